@@ -1,0 +1,126 @@
+"""Typed domain errors. Each carries what the OpenAI error shape needs; handlers map them to HTTP.
+
+The hierarchy follows httpx's `_exceptions.py`: one base, a few families, leaf classes that name
+what went wrong. `status` and `type` live on the class so the HTTP layer needs one mapping only.
+"""
+
+from __future__ import annotations
+
+
+class CuecardError(Exception):
+    """Base of every error cuecard raises on purpose."""
+
+    status: int = 500
+    type: str = "api_error"
+    default_code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+
+    def to_body(self) -> dict[str, dict[str, str | None]]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+# --- 4xx: the caller can fix it -------------------------------------------------------------
+
+
+class InvalidRequest(CuecardError):
+    """Malformed or out-of-range input (400)."""
+
+    status = 400
+    type = "invalid_request_error"
+    default_code = "invalid_request"
+
+
+class InvalidReference(InvalidRequest):
+    """A prompt or partial reference such as `id@x y` that cannot be parsed."""
+
+    default_code = "invalid_prompt_reference"
+
+
+class InvalidLabelName(InvalidRequest):
+    default_code = "invalid_label_name"
+
+
+class TemplateError(InvalidRequest):
+    """A template that cannot be parsed or rendered, such as an unclosed section."""
+
+    default_code = "template_error"
+
+
+class PartialCycle(TemplateError):
+    default_code = "partial_cycle"
+
+
+class PartialDepthExceeded(TemplateError):
+    default_code = "partial_depth_exceeded"
+
+
+class RenderedJSONInvalid(CuecardError):
+    """A raw template whose rendered text is not valid JSON (422)."""
+
+    status = 422
+    type = "invalid_request_error"
+    default_code = "rendered_json_invalid"
+
+
+class Unauthenticated(CuecardError):
+    status = 401
+    type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(CuecardError):
+    status = 403
+    type = "permission_error"
+    default_code = "insufficient_scope"
+
+
+class NotFound(CuecardError):
+    status = 404
+    type = "not_found_error"
+    default_code = "not_found"
+
+
+class PromptNotFound(NotFound):
+    default_code = "prompt_not_found"
+
+
+class VersionNotFound(NotFound):
+    default_code = "version_not_found"
+
+
+class LabelNotFound(NotFound):
+    default_code = "label_not_found"
+
+
+class PartialNotFound(NotFound):
+    default_code = "partial_not_found"
+
+
+class Conflict(CuecardError):
+    """The write lost to a concurrent one, or would duplicate a unique name (409)."""
+
+    status = 409
+    type = "invalid_request_error"
+    default_code = "conflict"
+
+
+class PayloadTooLarge(CuecardError):
+    status = 413
+    type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+# --- 5xx: ours or a dependency's -----------------------------------------------------------
+
+
+class StoreUnavailable(CuecardError):
+    """The store failed or throttled beyond its retries (503)."""
+
+    status = 503
+    type = "api_error"
+    default_code = "store_unavailable"
