@@ -1,0 +1,396 @@
+"""Hyperparameters of a prompt call: validation with OpenAI's bounds, request-body parsing, merging.
+
+Validation only checks: callers always get back what they passed, so nothing a user stored is
+silently changed (no coercion, no reordering). Unknown keys pass through unchecked, and `null` for
+any field means "not given".
+"""
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainValidator,
+    Strict,
+    Tag,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from core.errors import InvalidRequest
+
+__all__ = [
+    "Hyperparameters",
+    "PromptRequest",
+    "merge_parameters",
+    "parse_request_body",
+    "validate_parameters",
+]
+
+SEED_MIN = -(2**63)
+SEED_MAX = 2**63 - 1
+MAX_TOOLS = 128
+MAX_STOP_SEQUENCES = 4
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+# Request-body keys that are not hyperparameters.
+REQUEST_ONLY_KEYS = ("variables", "stream")
+# Only the request decides streaming: these are never taken from saved parameters.
+STREAMING_KEYS = ("stream", "stream_options")
+
+
+# --- field types ---------------------------------------------------------------------------
+
+
+def _bounded(kind: Literal["integer", "number"], low: int | None, high: int | None) -> Any:
+    """An int (or, for "number", an int or float) within [low, high]; bools and strings rejected."""
+    accepted = int if kind == "integer" else (int, float)
+    if low is not None and high is not None:
+        range_text = f"must be between {low} and {high}"
+    elif low == 1 and kind == "integer":
+        range_text = "must be a positive integer"
+    else:
+        range_text = f"must be at least {low}"
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise PydanticCustomError("number_type", f"must be {'an integer' if kind == 'integer' else 'a number'}")
+        in_range = not (isinstance(value, float) and math.isnan(value))
+        in_range = in_range and (low is None or value >= low) and (high is None or value <= high)
+        if not in_range:
+            raise PydanticCustomError("out_of_range", range_text)
+        return value
+
+    schema: dict[str, Any] = {"type": kind}
+    if low is not None:
+        schema["minimum"] = low
+    if high is not None:
+        schema["maximum"] = high
+    return Annotated[int if kind == "integer" else float, PlainValidator(check), WithJsonSchema(schema)]
+
+
+def _check_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "must be a string")
+    if not NAME_PATTERN.fullmatch(value):
+        raise PydanticCustomError(
+            "name_pattern", "must be 1 to 64 characters of a-z, A-Z, 0-9, underscores or dashes"
+        )
+    return value
+
+
+def _by_json_type(value: Any) -> str | None:
+    """Discriminator for `string | object` and `string | array` unions."""
+    if isinstance(value, str):
+        return "<string>"
+    if isinstance(value, dict):
+        return "<object>"
+    if isinstance(value, list):
+        return "<array>"
+    return None
+
+
+Str = Annotated[str, Strict()]
+Bool = Annotated[bool, Strict()]
+Object = Annotated[dict[str, Any], Strict()]
+FunctionName = Annotated[
+    str, PlainValidator(_check_name), WithJsonSchema({"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"})
+]
+Penalty = _bounded("number", -2, 2)
+Bias = _bounded("number", -100, 100)
+TokenCount = _bounded("integer", 1, None)
+TokenId = Annotated[str, Strict(), Field(pattern=r"^[0-9]+$")]
+
+
+class _Open(BaseModel):
+    """Strict types, unknown keys kept."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class Message(_Open):
+    role: Str
+    content: Any = None
+
+
+class FunctionDefinition(_Open):
+    name: FunctionName
+    description: Str | None = None
+    parameters: Object | None = None
+
+
+class ToolFunction(FunctionDefinition):
+    strict: Bool | None = None
+
+
+class Tool(_Open):
+    type: Literal["function"]
+    function: ToolFunction
+
+
+class NamedFunctionCall(_Open):
+    name: Str
+
+
+class NamedToolChoice(_Open):
+    type: Literal["function"]
+    function: NamedFunctionCall
+
+
+class JsonSchemaFormat(_Open):
+    name: FunctionName
+    description: Str | None = None
+    schema_: Object | None = Field(default=None, alias="schema")
+    strict: Bool | None = None
+
+
+class ResponseFormat(_Open):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _json_schema_given(self) -> "ResponseFormat":
+        if self.type == "json_schema" and self.json_schema is None:
+            raise PydanticCustomError(
+                "requires_field", "is required when type is 'json_schema'", {"at": "json_schema"}
+            )
+        return self
+
+
+class StreamOptions(_Open):
+    include_usage: Bool | None = None
+
+
+FunctionCall = Annotated[
+    Union[Annotated[Literal["none", "auto"], Tag("<string>")], Annotated[NamedFunctionCall, Tag("<object>")]],
+    Discriminator(
+        _by_json_type,
+        custom_error_type="choice",
+        custom_error_message="must be 'none', 'auto' or an object naming a function",
+    ),
+]
+ToolChoice = Annotated[
+    Union[
+        Annotated[Literal["none", "auto", "required"], Tag("<string>")],
+        Annotated[NamedToolChoice, Tag("<object>")],
+    ],
+    Discriminator(
+        _by_json_type,
+        custom_error_type="choice",
+        custom_error_message="must be 'none', 'auto', 'required' or an object naming a function",
+    ),
+]
+Stop = Annotated[
+    Union[
+        Annotated[Str, Tag("<string>")],
+        Annotated[list[Str], Field(max_length=MAX_STOP_SEQUENCES), Tag("<array>")],
+    ],
+    Discriminator(
+        _by_json_type,
+        custom_error_type="choice",
+        custom_error_message=f"must be a string or an array of at most {MAX_STOP_SEQUENCES} strings",
+    ),
+]
+# Fields whose type is a tagged union: pydantic puts the tag into the error location.
+_UNION_FIELDS = frozenset({"function_call", "tool_choice", "stop"})
+_UNION_TAGS = frozenset({"<string>", "<object>", "<array>"})
+
+
+class Hyperparameters(_Open):
+    """Every hyperparameter OpenAI's chat API documents, with its bounds. Unknown keys pass through."""
+
+    model: Str | None = None
+    messages: list[Message] | None = None
+    frequency_penalty: Penalty | None = None
+    presence_penalty: Penalty | None = None
+    function_call: FunctionCall | None = None
+    functions: Annotated[list[FunctionDefinition], Field(max_length=MAX_TOOLS)] | None = None
+    logit_bias: dict[TokenId, Bias] | None = None
+    logprobs: Bool | None = None
+    top_logprobs: _bounded("integer", 0, 20) | None = None
+    max_tokens: TokenCount | None = None
+    max_completion_tokens: TokenCount | None = None
+    n: _bounded("integer", 1, 128) | None = None
+    parallel_tool_calls: Bool | None = None
+    response_format: ResponseFormat | None = None
+    seed: _bounded("integer", SEED_MIN, SEED_MAX) | None = None
+    stop: Stop | None = None
+    stream: Bool | None = None
+    stream_options: StreamOptions | None = None
+    temperature: _bounded("number", 0, 2) | None = None
+    top_p: _bounded("number", 0, 1) | None = None
+    tool_choice: ToolChoice | None = None
+    tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
+    user: Str | None = None
+
+    @model_validator(mode="after")
+    def _dependent_fields(self) -> "Hyperparameters":
+        if self.top_logprobs is not None and self.logprobs is not True:
+            raise PydanticCustomError("requires_field", "is only allowed when logprobs is true", {"at": "top_logprobs"})
+        if self.stream_options is not None and self.stream is not True:
+            raise PydanticCustomError("requires_field", "is only allowed when stream is true", {"at": "stream_options"})
+        return self
+
+
+# --- validation ----------------------------------------------------------------------------
+
+_TYPE_PREDICATES = {
+    "string_type": "must be a string",
+    "bool_type": "must be a boolean",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "list_type": "must be an array",
+}
+_CUSTOM_TYPES = frozenset({"number_type", "out_of_range", "name_pattern", "choice", "requires_field"})
+
+
+def validate_parameters(params: Any, *, prefix: str = "") -> dict:
+    """Check `params` against `Hyperparameters`; return it unchanged or raise `InvalidRequest`.
+
+    `prefix` is prepended to the reported `param`, e.g. "parameters" gives `parameters.temperature`.
+    """
+    if not isinstance(params, Mapping):
+        subject = prefix or "Hyperparameters"
+        raise InvalidRequest(f"{subject} must be a JSON object; got {_describe(params)}.", param=prefix or None)
+    data = params if isinstance(params, dict) else dict(params)
+    try:
+        Hyperparameters.model_validate(data)
+    except ValidationError as exc:
+        # Report the error on the key the caller wrote first, not pydantic's field order.
+        key_order = {key: index for index, key in enumerate(data)}
+        first = min(exc.errors(), key=lambda error: key_order.get(error["loc"][0] if error["loc"] else None, -1))
+        raise _to_invalid_request(first, prefix) from None
+    return data
+
+
+def _error_loc(error: Mapping[str, Any]) -> tuple:
+    loc = tuple(error["loc"])
+    if len(loc) >= 2 and loc[0] in _UNION_FIELDS and loc[1] in _UNION_TAGS:
+        loc = loc[:1] + loc[2:]
+    at = (error.get("ctx") or {}).get("at")
+    return loc + (at,) if at else loc
+
+
+def _to_invalid_request(error: Mapping[str, Any], prefix: str) -> InvalidRequest:
+    loc = _error_loc(error)
+    is_key = bool(loc) and loc[-1] == "[key]"
+    if is_key:
+        loc = loc[:-1]
+    param = _join_path(prefix, loc)
+    subject = param or "Hyperparameters"
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    got = f"; got {_describe(error.get('input'))}"
+
+    if is_key:
+        return InvalidRequest(f"{subject} is not a valid token ID; logit_bias keys must be integers as strings.", param=param)
+    if kind == "missing":
+        return InvalidRequest(f"{subject} is required.", param=param)
+    if kind == "requires_field":
+        return InvalidRequest(f"{subject} {error['msg']}.", param=param)
+    if kind in _CUSTOM_TYPES:
+        predicate = error["msg"]
+    elif kind == "literal_error":
+        predicate = f"must be {ctx.get('expected')}"
+    elif kind == "too_long":
+        predicate = f"must have at most {ctx.get('max_length')} items"
+    elif kind in _TYPE_PREDICATES:
+        predicate = _TYPE_PREDICATES[kind]
+    else:
+        predicate = f"is invalid ({error['msg']})"
+    return InvalidRequest(f"{subject} {predicate}{got}.", param=param)
+
+
+def _join_path(prefix: str, loc: tuple) -> str | None:
+    path = prefix.rstrip(".")
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path = f"{path}.{part}" if path else str(part)
+    return path or None
+
+
+def _describe(value: Any) -> str:
+    """A short JSON-ish rendering of a rejected value for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, int | float):
+        text = repr(value)
+        return text if len(text) <= 40 else f"an integer of {len(text.lstrip('-'))} digits"
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= 40 else value[:37] + "...")
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return f"an array of {len(value)} item{'' if len(value) == 1 else 's'}"
+    return type(value).__name__
+
+
+# --- request body and merging --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRequest:
+    """A parsed `/render` or `/completions` body."""
+
+    variables: dict
+    stream: bool
+    overrides: dict
+
+
+def parse_request_body(body: Any) -> PromptRequest:
+    """Split a request body into variables, the stream flag and validated hyperparameter overrides."""
+    if not isinstance(body, Mapping):
+        raise InvalidRequest(f"The request body must be a JSON object; got {_describe(body)}.")
+
+    variables = body.get("variables")
+    if variables is None:
+        variables = {}
+    elif not isinstance(variables, Mapping):
+        raise InvalidRequest(f"variables must be an object; got {_describe(variables)}.", param="variables")
+
+    stream = body.get("stream")
+    if stream is None:
+        stream = False
+    elif not isinstance(stream, bool):
+        raise InvalidRequest(f"stream must be a boolean; got {_describe(stream)}.", param="stream")
+
+    overrides = {key: value for key, value in body.items() if key not in REQUEST_ONLY_KEYS}
+    validate_parameters({**overrides, "stream": stream})
+    return PromptRequest(
+        variables=dict(variables),
+        stream=stream,
+        overrides={key: value for key, value in overrides.items() if value is not None},
+    )
+
+
+def merge_parameters(defaults: Mapping, overrides: Mapping) -> dict:
+    """Saved `defaults` with the request's `overrides` on top, as a new dict.
+
+    `None` in overrides never overrides; `stream` and `stream_options` come only from overrides.
+    Order: `model`, then the saved keys in saved order, then keys new in overrides.
+    """
+    merged = {key: value for key, value in defaults.items() if key not in STREAMING_KEYS}
+    for key, value in overrides.items():
+        if value is not None:
+            merged[key] = value
+    if "model" in merged:
+        merged = {"model": merged.pop("model"), **merged}
+    return merged
