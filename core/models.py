@@ -1,0 +1,140 @@
+"""Domain records. Frozen: a stored version never changes, and a record read is never edited in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Mapping
+
+
+class Kind(str, Enum):
+    """The two versioned template families. They share storage, versioning and publishing."""
+
+    PROMPT = "prompt"
+    PARTIAL = "partial"
+
+    @property
+    def slug_prefix(self) -> str:
+        return "pp" if self is Kind.PROMPT else "pl"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDraft:
+    """What a writer supplies for a new version; the store assigns `version`."""
+
+    string: str
+    version_id: str
+    created_at: str
+    variables: tuple[str, ...] = ()
+    description: str | None = None
+    model: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    virtual_key: str | None = None
+    is_raw_template: bool = False
+    tools: Any = None
+    tool_choice: Any = None
+    functions: Any = None
+    template_metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateVersion:
+    """One immutable version of a prompt or a partial."""
+
+    kind: Kind
+    entity_id: str
+    slug: str
+    version: int
+    version_id: str
+    string: str
+    created_at: str
+    variables: tuple[str, ...] = ()
+    description: str | None = None
+    model: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    virtual_key: str | None = None
+    is_raw_template: bool = False
+    tools: Any = None
+    tool_choice: Any = None
+    functions: Any = None
+    template_metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_draft(cls, kind: Kind, entity_id: str, slug: str, version: int, draft: VersionDraft) -> TemplateVersion:
+        return cls(
+            kind=kind,
+            entity_id=entity_id,
+            slug=slug,
+            version=version,
+            version_id=draft.version_id,
+            string=draft.string,
+            created_at=draft.created_at,
+            variables=draft.variables,
+            description=draft.description,
+            model=draft.model,
+            parameters=draft.parameters,
+            virtual_key=draft.virtual_key,
+            is_raw_template=draft.is_raw_template,
+            tools=draft.tools,
+            tool_choice=draft.tool_choice,
+            functions=draft.functions,
+            template_metadata=draft.template_metadata,
+        )
+
+    @property
+    def source(self) -> str:
+        """How errors name this version: `prompt pp-greet-a1b2c3 version 4`."""
+        return f"{self.kind.value} {self.slug} version {self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """The mutable head of a prompt or partial: its name and the pointers into its versions."""
+
+    kind: Kind
+    id: str
+    slug: str
+    name: str
+    created_at: str
+    updated_at: str
+    latest_version: int
+    published_version: int | None
+    collection_id: str = "default"
+    workspace_id: str | None = None
+    labels: Mapping[str, int] = field(default_factory=dict)  # label name -> version number
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    deleted: bool = False
+
+
+BUILTIN_LABELS: tuple[str, ...] = ("production", "staging", "development")
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    id: str
+    name: str
+    created_at: str
+    description: str | None = None
+    color_code: str | None = None
+    workspace_id: str | None = None
+    builtin: bool = False
+
+
+class Scope(str, Enum):
+    RENDER = "render"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key as stored: only its hash, never the key."""
+
+    key_hash: str
+    key_id: str
+    name: str
+    scopes: frozenset[Scope]
+    created_at: str
+    prefix: str = ""  # the first characters, so a person can tell keys apart
+    revoked: bool = False
+

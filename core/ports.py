@@ -1,0 +1,86 @@
+"""Ports: what the core needs from the outside world, as typing.Protocols. Adapters live in infra/.
+
+Every method raises core.errors types only: NotFound subclasses for a missing thing, Conflict for a
+lost race that retries could not settle, StoreUnavailable when the store itself fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from core.models import ApiKeyRecord, Entity, Kind, Label, TemplateVersion, VersionDraft
+from core.references import Reference
+
+
+class TemplateStore(Protocol):
+    """Versioned prompts and partials. `key` is always an id or a slug."""
+
+    def resolve(self, kind: Kind, ref: Reference) -> TemplateVersion:
+        """The version a reference points at, in at most one store read. Deleted entities are not found."""
+        ...
+
+    def get_entity(self, kind: Kind, key: str) -> Entity: ...
+
+    def list_entities(self, kind: Kind, *, collection_id: str | None = None) -> list[Entity]:
+        """Every live entity, oldest first (the caller filters and pages)."""
+        ...
+
+    def create(self, kind: Kind, entity: Entity, first: VersionDraft) -> TemplateVersion:
+        """Stores a new entity and its version 1 atomically; version 1 is published."""
+        ...
+
+    def append_version(self, kind: Kind, key: str, build: Callable[[TemplateVersion], VersionDraft]) -> TemplateVersion:
+        """Adds version latest+1, built from the latest version; atomic and race-safe (retries internally)."""
+        ...
+
+    def update_entity(self, kind: Kind, key: str, changes: Mapping[str, Any]) -> Entity:
+        """Changes head fields (`name`, `collection_id`, `workspace_id`, `metadata`); versions are untouched."""
+        ...
+
+    def get_version(self, kind: Kind, key: str, version: int) -> TemplateVersion: ...
+
+    def get_version_by_id(self, kind: Kind, key: str, version_id: str) -> TemplateVersion: ...
+
+    def list_versions(self, kind: Kind, key: str) -> list[TemplateVersion]:
+        """Newest first."""
+        ...
+
+    def publish(self, kind: Kind, key: str, version: int) -> Entity: ...
+
+    def set_label(self, key: str, version: int, label: str) -> Entity:
+        """Moves prompt `key`'s label pointer to `version` (a label marks one version per prompt)."""
+        ...
+
+    def delete(self, kind: Kind, key: str) -> None:
+        """Hides the entity from listing and resolution; its versions stay in the table."""
+        ...
+
+
+class LabelStore(Protocol):
+    def create_label(self, label: Label) -> Label: ...
+
+    def get_label(self, id_or_name: str) -> Label: ...
+
+    def list_labels(self) -> list[Label]:
+        """Built-in labels first, then the others oldest first."""
+        ...
+
+    def update_label(self, label_id: str, *, name: str | None, description: str | None, color_code: str | None) -> Label: ...
+
+    def delete_label(self, label_id: str) -> None: ...
+
+
+class ApiKeyStore(Protocol):
+    def put_key(self, record: ApiKeyRecord) -> None: ...
+
+    def get_key(self, key_hash: str) -> ApiKeyRecord | None: ...
+
+    def list_keys(self) -> Iterable[ApiKeyRecord]: ...
+
+    def revoke_key(self, key_id: str) -> None: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> float:
+        """Seconds since the epoch."""
+        ...

@@ -1,0 +1,385 @@
+"""The prompt service: resolves, renders and manages versioned prompts through the store ports."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from core import views
+from core.admin_requests import (
+    CreateLabel,
+    CreatePartial,
+    CreatePrompt,
+    LabelVersion,
+    ListQuery,
+    MakeDefault,
+    UpdateLabel,
+    UpdatePartial,
+    UpdatePrompt,
+    parse_body,
+    parse_query,
+)
+from core.errors import InvalidReference, InvalidRequest, NotFound, RenderedJSONInvalid, TemplateError
+from core.hyperparameters import PromptRequest, merge_parameters, parse_request_body, validate_parameters
+from core.models import Entity, Kind, Label, TemplateVersion, VersionDraft
+from core.ports import LabelStore, TemplateStore
+from core.references import Reference, check_label_name, parse_reference
+from core.templating import collect_partials, render_chat, render_raw, render_text, template_kind, template_variables
+
+# Fields that make up a prompt version; an update without `patch` must bring the first two.
+VERSION_FIELDS = (
+    "string",
+    "parameters",
+    "model",
+    "virtual_key",
+    "functions",
+    "tools",
+    "tool_choice",
+    "version_description",
+    "template_metadata",
+    "is_raw_template",
+)
+REQUIRED_UPDATE_FIELDS = ("string", "parameters")
+_TOOL_FIELDS = ("tools", "tool_choice", "functions")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_slug(kind: Kind, name: str) -> str:
+    stem = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:12].strip("-") or kind.value
+    return f"{kind.slug_prefix}-{stem}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A rendered prompt: the OpenAI request body, the version that produced it, and the request."""
+
+    version: TemplateVersion
+    body: dict[str, Any]
+    request: PromptRequest
+
+
+class PromptService:
+    def __init__(
+        self,
+        templates: TemplateStore,
+        labels: LabelStore,
+        *,
+        now: Callable[[], str] = utc_now,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._templates = templates
+        self._labels = labels
+        self._now = now
+        self._new_id = new_id
+
+    # --- inference ---------------------------------------------------------------------------
+
+    def render(self, reference: str, body: Any) -> Rendered:
+        ref = parse_reference(reference)
+        request = parse_request_body(body)
+        version = self._templates.resolve(Kind.PROMPT, ref)
+        return Rendered(version, self.build_request(version, request), request)
+
+    def build_request(self, version: TemplateVersion, request: PromptRequest) -> dict[str, Any]:
+        """Saved model and parameters, the rendered messages (or prompt), then the call's overrides."""
+        defaults: dict[str, Any] = {}
+        if version.model:
+            defaults["model"] = version.model
+        defaults.update(version.parameters)
+        for field in _TOOL_FIELDS:
+            value = getattr(version, field)
+            if value is not None:
+                defaults[field] = value
+        if "messages" in request.overrides:
+            return merge_parameters(defaults, request.overrides)
+        key, rendered = self._render_template(version, request.variables)
+        defaults[key] = rendered
+        return merge_parameters(defaults, request.overrides)
+
+    def _render_template(self, version: TemplateVersion, variables: Mapping[str, Any]) -> tuple[str, Any]:
+        partials = collect_partials(version.string, variables, self._fetch_partial, raw=version.is_raw_template)
+        if version.is_raw_template:
+            messages = render_raw(version.string, variables, partials, source=version.source)
+            if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
+                raise RenderedJSONInvalid(
+                    f"{version.source} is a raw template and must render to a JSON array of message objects."
+                )
+            return "messages", messages
+        if template_kind(version.string) == "chat":
+            return "messages", render_chat(version.string, variables, partials)
+        return "prompt", render_text(version.string, variables, partials)
+
+    def _fetch_partial(self, tag: str) -> tuple[str, str] | None:
+        try:
+            version = self._templates.resolve(Kind.PARTIAL, parse_reference(tag, param="partial"))
+        except (InvalidReference, NotFound):
+            return None
+        return f"{version.entity_id}@{version.version}", version.string
+
+    # --- prompts -------------------------------------------------------------------------------
+
+    def create_prompt(self, body: Any) -> dict[str, Any]:
+        request = parse_body(CreatePrompt, body)
+        draft = self._draft(request.model_dump(include=set(VERSION_FIELDS)))
+        entity = self._new_entity(Kind.PROMPT, request.name, request.slug, request.collection_id, request.workspace_id,
+                                  request.prompt_metadata or {})
+        version = self._templates.create(Kind.PROMPT, entity, draft)
+        return {"id": entity.id, "slug": entity.slug, "version_id": version.version_id, "version": 1, "object": "prompt"}
+
+    def update_prompt(self, key: str, body: Any) -> dict[str, Any]:
+        request = parse_body(UpdatePrompt, body)
+        given = request.model_fields_set
+        if not request.patch:
+            missing = [field for field in REQUIRED_UPDATE_FIELDS if getattr(request, field) is None]
+            if missing:
+                raise InvalidRequest(
+                    f"An update creates a new version and must carry {' and '.join(map(repr, missing))}. "
+                    'Send "patch": true to copy the fields you leave out from the latest version.',
+                    param=missing[0],
+                    code="missing_required_parameter",
+                )
+        sent = {field: getattr(request, field) for field in VERSION_FIELDS if field in given}
+
+        def build(latest: TemplateVersion) -> VersionDraft:
+            fields = dict(sent)
+            if request.patch:
+                for field in VERSION_FIELDS:
+                    # A description belongs to the version it describes; it is never copied forward.
+                    if fields.get(field) is None and field != "version_description":
+                        fields[field] = _version_field(latest, field)
+            return self._draft(fields)
+
+        version = self._templates.append_version(Kind.PROMPT, key, build)
+        changes = {
+            target: getattr(request, source)
+            for source, target in (("name", "name"), ("collection_id", "collection_id"),
+                                   ("workspace_id", "workspace_id"), ("prompt_metadata", "metadata"))
+            if getattr(request, source) is not None
+        }
+        if changes:
+            self._templates.update_entity(Kind.PROMPT, key, changes)
+        return {
+            "id": version.entity_id,
+            "slug": version.slug,
+            "prompt_version_id": version.version_id,
+            "version": version.version,
+            "object": "prompt",
+        }
+
+    def get_prompt(self, key: str, version: str | None = None) -> dict[str, Any]:
+        entity = self._templates.get_entity(Kind.PROMPT, key)
+        number = _version_number(version) if version is not None else (entity.published_version or entity.latest_version)
+        return views.prompt_detail(entity, self._templates.get_version(Kind.PROMPT, entity.id, number))
+
+    def list_prompts(self, query: Mapping[str, str]) -> dict[str, Any]:
+        return self._list(Kind.PROMPT, query)
+
+    def delete_prompt(self, key: str) -> dict[str, Any]:
+        self._templates.delete(Kind.PROMPT, key)
+        return {}
+
+    def publish_prompt(self, key: str, body: Any) -> dict[str, Any]:
+        request = parse_body(MakeDefault, body)
+        self._templates.publish(Kind.PROMPT, key, request.version)
+        return {}
+
+    def list_versions(self, kind: Kind, key: str) -> dict[str, Any]:
+        entity = self._templates.get_entity(kind, key)
+        versions = self._templates.list_versions(kind, entity.id)
+        return views.page([views.version_view(entity, version) for version in versions])
+
+    def get_version(self, key: str, version_ref: str) -> dict[str, Any]:
+        entity = self._templates.get_entity(Kind.PROMPT, key)
+        return views.version_view(entity, self._find_version(entity, version_ref))
+
+    def label_version(self, key: str, version_ref: str, body: Any) -> dict[str, Any]:
+        request = parse_body(LabelVersion, body)
+        label = self._labels.get_label(request.label_id)
+        entity = self._templates.get_entity(Kind.PROMPT, key)
+        version = self._find_version(entity, version_ref)
+        self._templates.set_label(entity.id, version.version, label.name)
+        return {}
+
+    def _find_version(self, entity: Entity, version_ref: str) -> TemplateVersion:
+        if version_ref.isascii() and version_ref.isdigit():
+            return self._templates.get_version(entity.kind, entity.id, int(version_ref))
+        return self._templates.get_version_by_id(entity.kind, entity.id, version_ref)
+
+    # --- partials ------------------------------------------------------------------------------
+
+    def create_partial(self, body: Any) -> dict[str, Any]:
+        request = parse_body(CreatePartial, body)
+        draft = self._draft({"string": request.string, "version_description": request.version_description})
+        entity = self._new_entity(Kind.PARTIAL, request.name, request.slug, request.collection_id, request.workspace_id, {})
+        version = self._templates.create(Kind.PARTIAL, entity, draft)
+        return {"id": entity.id, "slug": entity.slug, "version_id": version.version_id, "version": 1, "object": "partial"}
+
+    def update_partial(self, key: str, body: Any) -> dict[str, Any]:
+        request = parse_body(UpdatePartial, body)
+        entity = self._templates.get_entity(Kind.PARTIAL, key)
+        answer: dict[str, Any] = {"id": entity.id, "slug": entity.slug, "object": "partial"}
+        if request.string is not None:
+            description = request.version_description or request.description
+            version = self._templates.append_version(
+                Kind.PARTIAL, entity.id, lambda _latest: self._draft({"string": request.string, "version_description": description})
+            )
+            answer.update(version_id=version.version_id, version=version.version)
+        changes: dict[str, Any] = {}
+        if request.name is not None:
+            changes["name"] = request.name
+        if request.status is not None:
+            changes["metadata"] = {**entity.metadata, "status": request.status}
+        if changes:
+            self._templates.update_entity(Kind.PARTIAL, entity.id, changes)
+        return answer
+
+    def get_partial(self, key: str, version: str | None = None) -> dict[str, Any]:
+        entity = self._templates.get_entity(Kind.PARTIAL, key)
+        number = _version_number(version) if version is not None else (entity.published_version or entity.latest_version)
+        return views.partial_detail(entity, self._templates.get_version(Kind.PARTIAL, entity.id, number))
+
+    def list_partials(self, query: Mapping[str, str]) -> dict[str, Any]:
+        options = parse_query(ListQuery, dict(query))
+        entities = self._filtered(Kind.PARTIAL, options)
+        start = options.current_page * options.page_size
+        details = []
+        for entity in entities[start : start + options.page_size]:
+            number = entity.published_version or entity.latest_version
+            details.append(views.partial_detail(entity, self._templates.get_version(Kind.PARTIAL, entity.id, number)))
+        return views.page(details, total=len(entities))
+
+    def delete_partial(self, key: str) -> dict[str, Any]:
+        self._templates.delete(Kind.PARTIAL, key)
+        return {}
+
+    def publish_partial(self, key: str, body: Any) -> dict[str, Any]:
+        request = parse_body(MakeDefault, body)
+        self._templates.publish(Kind.PARTIAL, key, request.version)
+        return {}
+
+    # --- labels --------------------------------------------------------------------------------
+
+    def create_label(self, body: Any) -> dict[str, Any]:
+        request = parse_body(CreateLabel, body)
+        label = Label(
+            id=self._new_id(),
+            name=check_label_name(request.name),
+            created_at=self._now(),
+            description=request.description,
+            color_code=request.color_code,
+            workspace_id=request.workspace_id,
+        )
+        created = self._labels.create_label(label)
+        return {"id": created.id, "name": created.name, "object": "label"}
+
+    def list_labels(self, query: Mapping[str, str]) -> dict[str, Any]:
+        options = parse_query(ListQuery, dict(query))
+        labels = [views.label_view(label) for label in self._labels.list_labels()]
+        start = options.current_page * options.page_size
+        return views.page(labels[start : start + options.page_size], total=len(labels))
+
+    def get_label(self, label_id: str) -> dict[str, Any]:
+        return views.label_view(self._labels.get_label(label_id))
+
+    def update_label(self, label_id: str, body: Any) -> dict[str, Any]:
+        request = parse_body(UpdateLabel, body)
+        name = check_label_name(request.name) if request.name is not None else None
+        label = self._labels.get_label(label_id)
+        if label.builtin and name is not None and name != label.name:
+            raise InvalidRequest(f"The built-in label {label.name!r} cannot be renamed.", param="name",
+                                 code="builtin_label")
+        self._labels.update_label(label.id, name=name, description=request.description, color_code=request.color_code)
+        return {}
+
+    def delete_label(self, label_id: str) -> dict[str, Any]:
+        label = self._labels.get_label(label_id)
+        if label.builtin:
+            raise InvalidRequest(f"The built-in label {label.name!r} cannot be deleted.", code="builtin_label")
+        self._labels.delete_label(label.id)
+        return {}
+
+    # --- shared --------------------------------------------------------------------------------
+
+    def _list(self, kind: Kind, query: Mapping[str, str]) -> dict[str, Any]:
+        options = parse_query(ListQuery, dict(query))
+        entities = self._filtered(kind, options)
+        start = options.current_page * options.page_size
+        return views.page([views.prompt_summary(e) for e in entities[start : start + options.page_size]], total=len(entities))
+
+    def _filtered(self, kind: Kind, options: ListQuery) -> list[Entity]:
+        entities = self._templates.list_entities(kind, collection_id=options.collection_id)
+        if options.workspace_id:
+            entities = [e for e in entities if e.workspace_id == options.workspace_id]
+        if options.search:
+            needle = options.search.casefold()
+            entities = [e for e in entities if needle in e.name.casefold() or needle in e.slug]
+        return entities
+
+    def _new_entity(self, kind: Kind, name: str, slug: str | None, collection_id: str, workspace_id: str | None,
+                    metadata: Mapping[str, Any]) -> Entity:
+        now = self._now()
+        return Entity(
+            kind=kind,
+            id=self._new_id(),
+            slug=slug or make_slug(kind, name),
+            name=name,
+            created_at=now,
+            updated_at=now,
+            latest_version=1,
+            published_version=1,
+            collection_id=collection_id,
+            workspace_id=workspace_id,
+            metadata=dict(metadata),
+        )
+
+    def _draft(self, fields: Mapping[str, Any]) -> VersionDraft:
+        """Checks a version's fields as a create or update would store them."""
+        string = fields.get("string")
+        if not isinstance(string, str):
+            raise InvalidRequest("Missing required field 'string'.", param="string", code="missing_required_parameter")
+        try:
+            variables = tuple(template_variables(string, raw=bool(fields.get("is_raw_template"))))
+        except TemplateError as exc:
+            raise TemplateError(f"string: {exc.message}", param="string") from None
+        parameters = dict(fields.get("parameters") or {})
+        validate_parameters(parameters, prefix="parameters")
+        tool_fields = {name: fields.get(name) for name in _TOOL_FIELDS if fields.get(name) is not None}
+        validate_parameters(tool_fields)
+        return VersionDraft(
+            string=string,
+            version_id=self._new_id(),
+            created_at=self._now(),
+            variables=variables,
+            description=fields.get("version_description"),
+            model=fields.get("model"),
+            parameters=parameters,
+            virtual_key=fields.get("virtual_key"),
+            is_raw_template=bool(fields.get("is_raw_template")),
+            tools=tool_fields.get("tools"),
+            tool_choice=tool_fields.get("tool_choice"),
+            functions=tool_fields.get("functions"),
+            template_metadata=dict(fields.get("template_metadata") or {}),
+        )
+
+
+def _version_field(version: TemplateVersion, field: str) -> Any:
+    if field == "version_description":
+        return version.description
+    value = getattr(version, field)
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _version_number(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise InvalidRequest(f"version must be a positive whole number; got {text!r}.", param="version")
+    return int(text)
+
+
+__all__ = ["PromptService", "Rendered", "Reference", "make_slug", "utc_now"]

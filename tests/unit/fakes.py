@@ -1,0 +1,224 @@
+"""An in-memory `TemplateStore`, `LabelStore` and `ApiKeyStore` for unit tests.
+
+A test double, not a second product: it keeps the ports' contracts (core/ports.py) and nothing more.
+- Entities are looked up by id or slug; deleted ones are NotFound everywhere, but their versions stay
+  in `self.versions` so a test can see that delete hides rather than erases.
+- `create` stores version 1 and publishes it; `append_version` assigns latest+1 under a lock.
+- An id or slug is unique per kind, deleted entities included (a slug is never reused), else Conflict.
+- Built-in labels `production`, `staging`, `development` always exist, with id == name.
+- `resolve_calls` counts `resolve` calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any, Callable, Iterable, Mapping
+
+from core.errors import Conflict, LabelNotFound, NotFound, PartialNotFound, PromptNotFound, VersionNotFound
+from core.models import BUILTIN_LABELS, ApiKeyRecord, Entity, Kind, Label, TemplateVersion, VersionDraft
+from core.references import Reference
+
+_HEAD_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata"})
+
+
+def _missing(kind: Kind, key: str) -> NotFound:
+    if kind is Kind.PROMPT:
+        return PromptNotFound(f"No prompt {key!r}.")
+    return PartialNotFound(f"No partial {key!r}.")
+
+
+class InMemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.entities: dict[tuple[Kind, str], Entity] = {}  # (kind, id) -> head, deleted ones included
+        self.versions: dict[tuple[Kind, str], dict[int, TemplateVersion]] = {}  # (kind, id) -> number -> version
+        self.labels: dict[str, Label] = {
+            name: Label(id=name, name=name, created_at="1970-01-01T00:00:00.000Z", builtin=True)
+            for name in BUILTIN_LABELS
+        }
+        self.keys: dict[str, ApiKeyRecord] = {}  # key hash -> record
+        self.resolve_calls = 0
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _entity(self, kind: Kind, key: str) -> Entity:
+        entity = self.entities.get((kind, key))
+        if entity is None:
+            entity = next((e for (k, _), e in self.entities.items() if k is kind and e.slug == key), None)
+        if entity is None or entity.deleted:
+            raise _missing(kind, key)
+        return entity
+
+    def _version(self, entity: Entity, number: int) -> TemplateVersion:
+        version = self.versions[(entity.kind, entity.id)].get(number)
+        if version is None:
+            raise VersionNotFound(f"{entity.kind.value} {entity.slug} has no version {number}.")
+        return version
+
+    def _label_by_name(self, name: str) -> Label:
+        label = next((label for label in self.labels.values() if label.name == name), None)
+        if label is None:
+            raise LabelNotFound(f"No label {name!r}.")
+        return label
+
+    def _save(self, entity: Entity) -> Entity:
+        self.entities[(entity.kind, entity.id)] = entity
+        return entity
+
+    # --- TemplateStore ---------------------------------------------------------------------
+
+    def resolve(self, kind: Kind, ref: Reference) -> TemplateVersion:
+        with self._lock:
+            self.resolve_calls += 1
+            entity = self._entity(kind, ref.key)
+            if ref.selector == "published":
+                number = entity.published_version
+            elif ref.selector == "latest":
+                number = entity.latest_version
+            elif ref.selector == "number":
+                number = ref.number
+            else:
+                self._label_by_name(ref.label)
+                number = entity.labels.get(ref.label)
+                if number is None:
+                    raise VersionNotFound(f"{kind.value} {entity.slug} has no version labelled {ref.label!r}.")
+            if number is None:
+                raise VersionNotFound(f"{kind.value} {entity.slug} has no published version.")
+            return self._version(entity, number)
+
+    def get_entity(self, kind: Kind, key: str) -> Entity:
+        with self._lock:
+            return self._entity(kind, key)
+
+    def list_entities(self, kind: Kind, *, collection_id: str | None = None) -> list[Entity]:
+        with self._lock:
+            return [
+                e
+                for (k, _), e in self.entities.items()
+                if k is kind and not e.deleted and (collection_id is None or e.collection_id == collection_id)
+            ]
+
+    def create(self, kind: Kind, entity: Entity, first: VersionDraft) -> TemplateVersion:
+        with self._lock:
+            if any(k is kind and (e.id == entity.id or e.slug == entity.slug) for (k, _), e in self.entities.items()):
+                raise Conflict(f"A {kind.value} with id {entity.id!r} or slug {entity.slug!r} already exists.")
+            self._save(dataclasses.replace(entity, kind=kind, latest_version=1, published_version=1, deleted=False))
+            version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
+            self.versions[(kind, entity.id)] = {1: version}
+            return version
+
+    def append_version(self, kind: Kind, key: str, build: Callable[[TemplateVersion], VersionDraft]) -> TemplateVersion:
+        with self._lock:
+            entity = self._entity(kind, key)
+            draft = build(self._version(entity, entity.latest_version))
+            number = entity.latest_version + 1
+            version = TemplateVersion.from_draft(kind, entity.id, entity.slug, number, draft)
+            self.versions[(kind, entity.id)][number] = version
+            self._save(dataclasses.replace(entity, latest_version=number, updated_at=draft.created_at))
+            return version
+
+    def update_entity(self, kind: Kind, key: str, changes: Mapping[str, Any]) -> Entity:
+        unknown = set(changes) - _HEAD_FIELDS
+        if unknown:
+            raise ValueError(f"update_entity cannot change {sorted(unknown)}")
+        with self._lock:
+            return self._save(dataclasses.replace(self._entity(kind, key), **changes))
+
+    def get_version(self, kind: Kind, key: str, version: int) -> TemplateVersion:
+        with self._lock:
+            return self._version(self._entity(kind, key), version)
+
+    def get_version_by_id(self, kind: Kind, key: str, version_id: str) -> TemplateVersion:
+        with self._lock:
+            entity = self._entity(kind, key)
+            for version in self.versions[(kind, entity.id)].values():
+                if version.version_id == version_id:
+                    return version
+            raise VersionNotFound(f"{kind.value} {entity.slug} has no version {version_id!r}.")
+
+    def list_versions(self, kind: Kind, key: str) -> list[TemplateVersion]:
+        with self._lock:
+            entity = self._entity(kind, key)
+            return sorted(self.versions[(kind, entity.id)].values(), key=lambda v: v.version, reverse=True)
+
+    def publish(self, kind: Kind, key: str, version: int) -> Entity:
+        with self._lock:
+            entity = self._entity(kind, key)
+            self._version(entity, version)
+            return self._save(dataclasses.replace(entity, published_version=version))
+
+    def set_label(self, key: str, version: int, label: str) -> Entity:
+        with self._lock:
+            entity = self._entity(Kind.PROMPT, key)
+            self._label_by_name(label)
+            self._version(entity, version)
+            return self._save(dataclasses.replace(entity, labels={**entity.labels, label: version}))
+
+    def delete(self, kind: Kind, key: str) -> None:
+        with self._lock:
+            self._save(dataclasses.replace(self._entity(kind, key), deleted=True))
+
+    # --- LabelStore ------------------------------------------------------------------------
+
+    def create_label(self, label: Label) -> Label:
+        with self._lock:
+            if label.id in self.labels or any(other.name == label.name for other in self.labels.values()):
+                raise Conflict(f"A label named {label.name!r} already exists.")
+            self.labels[label.id] = label
+            return label
+
+    def get_label(self, id_or_name: str) -> Label:
+        with self._lock:
+            return self.labels.get(id_or_name) or self._label_by_name(id_or_name)
+
+    def list_labels(self) -> list[Label]:
+        with self._lock:
+            labels = list(self.labels.values())  # insertion order: built-ins first, then oldest first
+            return [label for label in labels if label.builtin] + [label for label in labels if not label.builtin]
+
+    def update_label(self, label_id: str, *, name: str | None, description: str | None, color_code: str | None) -> Label:
+        with self._lock:
+            label = self.labels.get(label_id)
+            if label is None:
+                raise LabelNotFound(f"No label {label_id!r}.")
+            if name is not None and name != label.name:
+                if label.builtin:
+                    raise Conflict(f"The built-in label {label.name!r} cannot be renamed.")
+                if any(other.name == name for other in self.labels.values()):
+                    raise Conflict(f"A label named {name!r} already exists.")
+            changes = {"name": name, "description": description, "color_code": color_code}
+            updated = dataclasses.replace(label, **{k: v for k, v in changes.items() if v is not None})
+            self.labels[label_id] = updated
+            return updated
+
+    def delete_label(self, label_id: str) -> None:
+        with self._lock:
+            label = self.labels.get(label_id)
+            if label is None:
+                raise LabelNotFound(f"No label {label_id!r}.")
+            if label.builtin:
+                raise Conflict(f"The built-in label {label.name!r} cannot be deleted.")
+            del self.labels[label_id]
+
+    # --- ApiKeyStore -----------------------------------------------------------------------
+
+    def put_key(self, record: ApiKeyRecord) -> None:
+        with self._lock:
+            self.keys[record.key_hash] = record
+
+    def get_key(self, key_hash: str) -> ApiKeyRecord | None:
+        with self._lock:
+            return self.keys.get(key_hash)
+
+    def list_keys(self) -> Iterable[ApiKeyRecord]:
+        with self._lock:
+            return list(self.keys.values())
+
+    def revoke_key(self, key_id: str) -> None:
+        with self._lock:
+            for key_hash, record in self.keys.items():
+                if record.key_id == key_id:
+                    self.keys[key_hash] = dataclasses.replace(record, revoked=True)
+                    return
+            raise NotFound(f"No API key {key_id!r}.")
