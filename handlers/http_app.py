@@ -1,0 +1,212 @@
+"""The FastAPI app: Portkey's Prompts API routes, each a thin adapter over PromptService."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.auth import Authenticator
+from core.errors import CuecardError, InvalidRequest, PayloadTooLarge
+from core.models import Kind, Scope
+from core.service import PromptService
+from handlers.asgi_edge import EdgeMiddleware
+
+logger = logging.getLogger("cuecard.http")
+JSON_TYPES = ("application/json", "text/plain", "")
+
+
+def _api_key(request: Request) -> str | None:
+    headers = request.headers
+    key = headers.get("x-portkey-api-key")
+    if key:
+        return key.strip()
+    authorization = headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+async def _json_body(request: Request, limit: int, *, default: Any = None) -> Any:
+    body = await request.body()
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    if not body.strip():
+        if default is not None:
+            return default
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequest(
+            f"We could not parse the JSON body of your request ({exc}). The body must be valid JSON.",
+            code="invalid_json",
+        ) from None
+
+
+def _answer(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(payload, status_code=status, headers=headers)
+
+
+def create_app(service: PromptService, auth: Authenticator, *, max_body_bytes: int = 1_048_576) -> Any:
+    """The ASGI app: FastAPI routes under `/v1` and at the root, wrapped by the edge middleware."""
+    app = FastAPI(title="cuecard", version="0.1.0", docs_url="/docs", redoc_url=None)
+    router = APIRouter()
+
+    def allow(request: Request, scope: Scope) -> None:
+        auth.check(_api_key(request), scope)
+
+    async def body_of(request: Request, default: Any = None) -> Any:
+        return await _json_body(request, max_body_bytes, default=default)
+
+    async def admin(request: Request, scope: Scope, call: Callable[..., Any], *args: Any, status: int = 200,
+                    with_body: bool = False) -> Response:
+        allow(request, scope)
+        if with_body:
+            args = (*args, await body_of(request))
+        return _answer(await run_in_threadpool(call, *args), status)
+
+    # --- inference ---------------------------------------------------------------------------
+
+    @router.post("/prompts/{prompt_id}/render")
+    async def render(prompt_id: str, request: Request) -> Response:
+        allow(request, Scope.RENDER)
+        body = await body_of(request, default={})
+        rendered = await run_in_threadpool(service.render, prompt_id, body)
+        version = rendered.version
+        headers = {
+            "x-cuecard-prompt-id": version.entity_id,
+            "x-cuecard-prompt-slug": version.slug,
+            "x-cuecard-prompt-version": str(version.version),
+        }
+        return _answer({"success": True, "data": rendered.body}, headers=headers)
+
+    # --- partials (before /prompts/{id} so "partials" is not read as a prompt id) ------------
+
+    @router.post("/prompts/partials")
+    async def create_partial(request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.create_partial, with_body=True)
+
+    @router.get("/prompts/partials")
+    async def list_partials(request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.list_partials, dict(request.query_params))
+
+    @router.get("/prompts/partials/{partial_id}")
+    async def get_partial(partial_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.get_partial, partial_id, request.query_params.get("version"))
+
+    @router.put("/prompts/partials/{partial_id}")
+    async def update_partial(partial_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.update_partial, partial_id, with_body=True)
+
+    @router.delete("/prompts/partials/{partial_id}")
+    async def delete_partial(partial_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.delete_partial, partial_id)
+
+    @router.get("/prompts/partials/{partial_id}/versions")
+    async def list_partial_versions(partial_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.list_versions, Kind.PARTIAL, partial_id)
+
+    @router.put("/prompts/partials/{partial_id}/makeDefault")
+    async def publish_partial(partial_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.publish_partial, partial_id, with_body=True)
+
+    # --- prompts -------------------------------------------------------------------------------
+
+    @router.post("/prompts")
+    async def create_prompt(request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.create_prompt, with_body=True)
+
+    @router.get("/prompts")
+    async def list_prompts(request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.list_prompts, dict(request.query_params))
+
+    @router.get("/prompts/{prompt_id}")
+    async def get_prompt(prompt_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.get_prompt, prompt_id, request.query_params.get("version"))
+
+    @router.put("/prompts/{prompt_id}")
+    async def update_prompt(prompt_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.update_prompt, prompt_id, with_body=True)
+
+    @router.delete("/prompts/{prompt_id}")
+    async def delete_prompt(prompt_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.delete_prompt, prompt_id)
+
+    @router.put("/prompts/{prompt_id}/makeDefault")
+    async def publish_prompt(prompt_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.publish_prompt, prompt_id, with_body=True)
+
+    @router.get("/prompts/{prompt_id}/versions")
+    async def list_versions(prompt_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.list_versions, Kind.PROMPT, prompt_id)
+
+    @router.get("/prompts/{prompt_id}/versions/{version_id}")
+    async def get_version(prompt_id: str, version_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.get_version, prompt_id, version_id)
+
+    @router.put("/prompts/{prompt_id}/versions/{version_id}")
+    async def label_version(prompt_id: str, version_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.label_version, prompt_id, version_id, with_body=True)
+
+    # --- labels --------------------------------------------------------------------------------
+
+    @router.post("/labels")
+    async def create_label(request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.create_label, with_body=True)
+
+    @router.get("/labels")
+    async def list_labels(request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.list_labels, dict(request.query_params))
+
+    @router.get("/labels/{label_id}")
+    async def get_label(label_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.get_label, label_id)
+
+    @router.put("/labels/{label_id}")
+    async def update_label(label_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.update_label, label_id, with_body=True)
+
+    @router.delete("/labels/{label_id}")
+    async def delete_label(label_id: str, request: Request) -> Response:
+        return await admin(request, Scope.WRITE, service.delete_label, label_id)
+
+    @router.get("/health", include_in_schema=False)
+    async def health() -> Response:
+        return _answer({"status": "ok"})
+
+    app.include_router(router, prefix="/v1")
+    app.include_router(router, include_in_schema=False)
+    _install_error_handlers(app)
+    return EdgeMiddleware(app, max_body_bytes=max_body_bytes)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CuecardError)
+    async def domain_error(_request: Request, exc: CuecardError) -> Response:
+        return _answer(exc.to_body(), exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            message = f"Unknown route: {request.method} {request.url.path}."
+            body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "unknown_url"}}
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}."
+            body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "method_not_allowed"}}
+        else:
+            body = {"error": {"message": str(exc.detail), "type": "invalid_request_error", "param": None, "code": None}}
+        return _answer(body, exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error", exc_info=exc)
+        body = {"error": {"message": "The server had an error while processing your request.", "type": "api_error",
+                          "param": None, "code": "internal_error"}}
+        return _answer(body, 500)
