@@ -63,6 +63,8 @@ def compact_json(value: Any) -> str:
 
 
 def _is_list(value: Any) -> bool:
+    if type(value) is list:
+        return True
     return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
 
 
@@ -78,6 +80,8 @@ def _scalar_text(value: Any) -> str:
 
 def text_value(value: Any) -> str:
     """Plain-text stringification: objects as compact JSON, lists joined by `,`."""
+    if type(value) is str:  # the common case, before the abc checks below
+        return value
     if isinstance(value, Mapping):
         return compact_json(value)
     if _is_list(value):

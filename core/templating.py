@@ -40,7 +40,7 @@ class SafeCtx(Ctx):
 
     @staticmethod
     def deep_get(item: Any, key: str) -> Any:
-        if isinstance(item, Mapping):
+        if type(item) is dict or isinstance(item, Mapping):
             return item[key] if key in item else MISSING  # `in` first: never creates a defaultdict key
         if isinstance(item, Sequence) and not isinstance(item, bytes | bytearray):
             if key == "length":  # JS: `{{#items.length}}` is the usual "non-empty" test
@@ -207,6 +207,7 @@ def _chat_slots(messages: list[dict[str, Any]]) -> Iterator[tuple[str, MutableMa
 # --- inspection --------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=_PARSE_CACHE_SIZE)
 def template_kind(template: str) -> Literal["chat", "text"]:
     """`chat` for a JSON array of message objects, else `text` (a text-completion prompt).
 
@@ -248,12 +249,17 @@ def template_variables(template: str, *, raw: bool = False) -> list[str]:
 
 def partial_tags(template: str, *, raw: bool = False) -> list[str]:
     """Partial tag contents (`slug`, `slug@5`, `>var`) in first-appearance order."""
-    return _dedupe(
+    return list(_partial_tags(template, raw))
+
+
+@functools.lru_cache(maxsize=_PARSE_CACHE_SIZE)
+def _partial_tags(template: str, raw: bool) -> tuple[str, ...]:
+    return tuple(_dedupe(
         node.contents
         for source in _sources(template, raw)
         for node in _nodes(parse(source))
         if isinstance(node, Partial)
-    )
+    ))
 
 
 # --- partials ----------------------------------------------------------------------------------

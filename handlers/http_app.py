@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from core.auth import Authenticator
 from core.errors import CuecardError, InvalidRequest, PayloadTooLarge
@@ -74,11 +75,12 @@ def create_app(service: PromptService, auth: Authenticator, *, max_body_bytes: i
 
     # --- inference ---------------------------------------------------------------------------
 
-    @router.post("/prompts/{prompt_id}/render")
-    async def render(prompt_id: str, request: Request) -> Response:
+    async def render(request: Request) -> Response:
         allow(request, Scope.RENDER)
         body = await body_of(request, default={})
-        rendered = await run_in_threadpool(service.render, prompt_id, body)
+        # Inline, not in a worker thread: Lambda serves one request per instance, Mangum starts a new
+        # event loop per call (so a thread hop costs a thread start), and a warm render reads nothing.
+        rendered = service.render(request.path_params["prompt_id"], body)
         version = rendered.version
         headers = {
             "x-cuecard-prompt-id": version.entity_id,
@@ -86,6 +88,11 @@ def create_app(service: PromptService, auth: Authenticator, *, max_body_bytes: i
             "x-cuecard-prompt-version": str(version.version),
         }
         return _answer({"success": True, "data": rendered.body}, headers=headers)
+
+    # The hot path is a plain Starlette route: FastAPI's dependency solving would cost more than
+    # the render itself. It stays inside the app, so errors and middleware are the same.
+    for prefix in ("/v1", ""):
+        app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/render", render, methods=["POST"]))
 
     # --- partials (before /prompts/{id} so "partials" is not read as a prompt id) ------------
 
