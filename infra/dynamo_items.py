@@ -1,0 +1,269 @@
+"""The table's item layout: key builders and domain record <-> DynamoDB item.
+
+Prompt/partial `pk = <kind>#<id>` holds `HEAD` (the Entity), `V#<0000000001>` (immutable versions),
+`PTR#published` / `PTR#latest` / `PTR#label#<name>` (full copies of the version pointed at, so any
+reference resolves in one read) and `VID#<version_id>` (version id -> number). Guard items keep
+slugs and label names unique. See template.yaml for the two GSIs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from core.models import ApiKeyRecord, Entity, Kind, Label, Scope, TemplateVersion
+from infra.attribute_codec import from_attr, to_attr
+
+Item = dict[str, dict[str, Any]]
+
+HEAD_SK = "HEAD"
+GUARD_SK = "GUARD"
+LABEL_SK = "LABEL"
+API_KEY_SK = "APIKEY"
+VERSION_PREFIX = "V#"
+POINTER_PREFIX = "PTR#"
+PUBLISHED_SK = "PTR#published"
+LATEST_SK = "PTR#latest"
+LABEL_POINTER_PREFIX = "PTR#label#"
+VERSION_ID_PREFIX = "VID#"
+LABEL_TYPE = "label"
+API_KEY_TYPE = "apikey"
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def entity_pk(kind: Kind, entity_id: str) -> str:
+    return f"{kind.value}#{entity_id}"
+
+
+def version_sk(number: int) -> str:
+    return f"{VERSION_PREFIX}{number:010d}"
+
+
+def label_pointer_sk(label: str) -> str:
+    return f"{LABEL_POINTER_PREFIX}{label}"
+
+
+def version_id_sk(version_id: str) -> str:
+    return f"{VERSION_ID_PREFIX}{version_id}"
+
+
+def alias(kind: Kind, slug: str) -> str:
+    return f"{kind.value}#{slug}"
+
+
+def key(pk: str, sk: str) -> Item:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def slug_guard_key(kind: Kind, slug: str) -> Item:
+    return key(f"slug#{kind.value}#{slug}", GUARD_SK)
+
+
+def label_key(label_id: str) -> Item:
+    return key(f"label#{label_id}", LABEL_SK)
+
+
+def label_name_guard_key(name: str) -> Item:
+    return key(f"labelname#{name}", GUARD_SK)
+
+
+def api_key_key(key_hash: str) -> Item:
+    return key(f"apikey#{key_hash}", API_KEY_SK)
+
+
+# --- attribute helpers -------------------------------------------------------------------------
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _optional(item: Item, name: str, value: Any) -> None:
+    if value is not None:
+        item[name] = to_attr(value, name=name)
+
+
+def _get(item: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    attr = item.get(name)
+    return default if attr is None else from_attr(attr)
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+
+def version_item(version: TemplateVersion, sk: str) -> Item:
+    """A V# item (sk = version_sk) or a pointer copy of it (sk = PTR#...)."""
+    item: Item = {
+        **key(entity_pk(version.kind, version.entity_id), sk),
+        "alias": s(alias(version.kind, version.slug)),
+        "kind": s(version.kind.value),
+        "entity_id": s(version.entity_id),
+        "slug": s(version.slug),
+        "version": n(version.version),
+        "version_id": s(version.version_id),
+        "string": s(version.string),
+        "created_at": s(version.created_at),
+        "variables": {"L": [s(name) for name in version.variables]},
+        "parameters": to_attr(dict(version.parameters), name="parameters"),
+        "is_raw_template": {"BOOL": bool(version.is_raw_template)},
+        "template_metadata": to_attr(dict(version.template_metadata), name="template_metadata"),
+    }
+    _optional(item, "description", version.description)
+    _optional(item, "model", version.model)
+    _optional(item, "virtual_key", version.virtual_key)
+    _optional(item, "tools", version.tools)
+    _optional(item, "tool_choice", version.tool_choice)
+    _optional(item, "functions", version.functions)
+    return item
+
+
+def pointer_copy(version_attrs: Item, sk: str) -> Item:
+    """The same version under another sort key, without a deletion marker."""
+    copy = {name: value for name, value in version_attrs.items() if name != "deleted"}
+    copy["sk"] = s(sk)
+    return copy
+
+
+def version_from_item(item: Mapping[str, Any]) -> TemplateVersion:
+    return TemplateVersion(
+        kind=Kind(_get(item, "kind")),
+        entity_id=_get(item, "entity_id"),
+        slug=_get(item, "slug"),
+        version=_get(item, "version"),
+        version_id=_get(item, "version_id"),
+        string=_get(item, "string"),
+        created_at=_get(item, "created_at"),
+        variables=tuple(_get(item, "variables", [])),
+        description=_get(item, "description"),
+        model=_get(item, "model"),
+        parameters=_get(item, "parameters", {}),
+        virtual_key=_get(item, "virtual_key"),
+        is_raw_template=bool(_get(item, "is_raw_template", False)),
+        tools=_get(item, "tools"),
+        tool_choice=_get(item, "tool_choice"),
+        functions=_get(item, "functions"),
+        template_metadata=_get(item, "template_metadata", {}),
+    )
+
+
+def is_deleted(item: Mapping[str, Any]) -> bool:
+    return bool(_get(item, "deleted", False))
+
+
+# --- entities ----------------------------------------------------------------------------------
+
+
+def head_item(entity: Entity) -> Item:
+    """A new HEAD: version 1 is both latest and published; `revision` counts HEAD writes."""
+    item: Item = {
+        **key(entity_pk(entity.kind, entity.id), HEAD_SK),
+        "alias": s(alias(entity.kind, entity.slug)),
+        "entity_type": s(entity.kind.value),
+        "entity_sort": s(f"{entity.created_at}#{entity.id}"),
+        "kind": s(entity.kind.value),
+        "entity_id": s(entity.id),
+        "slug": s(entity.slug),
+        "name": s(entity.name),
+        "collection_id": s(entity.collection_id),
+        "created_at": s(entity.created_at),
+        "updated_at": s(entity.updated_at),
+        "latest_version": n(1),
+        "published_version": n(1),
+        "labels": {"M": {}},
+        "metadata": to_attr(dict(entity.metadata), name="metadata"),
+        "deleted": {"BOOL": False},
+        "revision": n(1),
+    }
+    _optional(item, "workspace_id", entity.workspace_id)
+    return item
+
+
+def entity_from_item(item: Mapping[str, Any]) -> Entity:
+    return Entity(
+        kind=Kind(_get(item, "kind")),
+        id=_get(item, "entity_id"),
+        slug=_get(item, "slug"),
+        name=_get(item, "name"),
+        created_at=_get(item, "created_at"),
+        updated_at=_get(item, "updated_at"),
+        latest_version=_get(item, "latest_version"),
+        published_version=_get(item, "published_version"),
+        collection_id=_get(item, "collection_id", "default"),
+        workspace_id=_get(item, "workspace_id"),
+        labels=_get(item, "labels", {}),
+        metadata=_get(item, "metadata", {}),
+        deleted=bool(_get(item, "deleted", False)),
+    )
+
+
+def revision_of(item: Mapping[str, Any]) -> int:
+    return int(_get(item, "revision", 0))
+
+
+# --- labels ------------------------------------------------------------------------------------
+
+
+def label_item(label: Label) -> Item:
+    item: Item = {
+        **label_key(label.id),
+        "entity_type": s(LABEL_TYPE),
+        "entity_sort": s(f"{label.created_at}#{label.id}"),
+        "label_id": s(label.id),
+        "name": s(label.name),
+        "created_at": s(label.created_at),
+    }
+    _optional(item, "description", label.description)
+    _optional(item, "color_code", label.color_code)
+    _optional(item, "workspace_id", label.workspace_id)
+    return item
+
+
+def label_from_item(item: Mapping[str, Any]) -> Label:
+    return Label(
+        id=_get(item, "label_id"),
+        name=_get(item, "name"),
+        created_at=_get(item, "created_at"),
+        description=_get(item, "description"),
+        color_code=_get(item, "color_code"),
+        workspace_id=_get(item, "workspace_id"),
+    )
+
+
+def string_set(item: Mapping[str, Any], name: str) -> set[str]:
+    """A string-set attribute (DynamoDB drops an emptied set, so absent means empty)."""
+    return set(item.get(name, {}).get("SS", []))
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+def api_key_item(record: ApiKeyRecord) -> Item:
+    return {
+        **api_key_key(record.key_hash),
+        "entity_type": s(API_KEY_TYPE),
+        "entity_sort": s(f"{record.created_at}#{record.key_id}"),
+        "key_hash": s(record.key_hash),
+        "key_id": s(record.key_id),
+        "name": s(record.name),
+        "scopes": {"L": [s(scope.value) for scope in sorted(record.scopes, key=lambda scope: scope.value)]},
+        "created_at": s(record.created_at),
+        "prefix": s(record.prefix),
+        "revoked": {"BOOL": record.revoked},
+    }
+
+
+def api_key_from_item(item: Mapping[str, Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_hash=_get(item, "key_hash"),
+        key_id=_get(item, "key_id"),
+        name=_get(item, "name"),
+        scopes=frozenset(Scope(scope) for scope in _get(item, "scopes", [])),
+        created_at=_get(item, "created_at"),
+        prefix=_get(item, "prefix", ""),
+        revoked=bool(_get(item, "revoked", False)),
+    )

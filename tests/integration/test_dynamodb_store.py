@@ -1,0 +1,214 @@
+"""DynamoStore as a TemplateStore: create, versions, publish, delete, numbers and the item limit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from core.errors import Conflict, InvalidRequest, PartialNotFound, PayloadTooLarge, PromptNotFound, VersionNotFound
+from core.models import Kind
+from core.references import parse_reference
+from infra import dynamo_items as items
+from infra.dynamodb_store import DynamoStore
+from tests.integration.builders import append, create, draft, new_entity
+
+
+def test_create_returns_version_1_and_publishes_it(store: DynamoStore) -> None:
+    entity = new_entity(metadata={"team": "growth"}, workspace_id="ws-1", collection_id="c-1")
+    first = store.create(Kind.PROMPT, entity, draft("Hi {{name}}", variables=("name",), model="gpt-4o"))
+
+    assert (first.version, first.entity_id, first.slug, first.variables) == (1, entity.id, entity.slug, ("name",))
+    stored = store.get_entity(Kind.PROMPT, entity.slug)
+    assert stored == entity  # latest 1, published 1, no labels
+    assert store.resolve(Kind.PROMPT, parse_reference(entity.id)) == first
+
+
+def test_a_version_round_trips_every_field(store: DynamoStore) -> None:
+    entity = new_entity()
+    fields = dict(
+        variables=("q", "history"),
+        description="first cut",
+        model="claude-3-5-sonnet",
+        parameters={"temperature": 1, "presence_penalty": 0.5, "max_tokens": 256, "stop": ["\n"], "top_p": 0.125},
+        virtual_key="vk-openai",
+        is_raw_template=True,
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}],
+        tool_choice="auto",
+        functions=None,
+        template_metadata={"owner": "ana", "nested": {"empty": {}, "list": [], "flag": False, "none": None}},
+    )
+    created = store.create(Kind.PROMPT, entity, draft('[{"role":"user","content":"{{q}}"}]', **fields))
+
+    read = store.get_version(Kind.PROMPT, entity.id, 1)
+    assert read == created
+    assert read.parameters["presence_penalty"] == 0.5 and isinstance(read.parameters["presence_penalty"], float)
+    assert read.parameters["temperature"] == 1 and isinstance(read.parameters["temperature"], int)
+
+
+def test_integral_floats_come_back_as_ints(store: DynamoStore) -> None:
+    """DynamoDB normalises numbers, so 1.0 is stored as 1 and read back as int 1 (equal in JSON)."""
+    entity = new_entity()
+    store.create(Kind.PROMPT, entity, draft(parameters={"temperature": 1.0, "big": 1e20, "tiny": 1e-7}))
+
+    parameters = store.get_version(Kind.PROMPT, entity.id, 1).parameters
+    assert parameters == {"temperature": 1, "big": 10**20, "tiny": 1e-7}
+    assert type(parameters["temperature"]) is int
+
+
+def test_numbers_dynamodb_cannot_store_are_rejected_before_writing(store: DynamoStore) -> None:
+    for bad in (float("nan"), float("inf"), 1e200):
+        with pytest.raises(InvalidRequest):
+            store.create(Kind.PROMPT, new_entity(), draft(parameters={"temperature": bad}))
+
+
+def test_create_rejects_a_duplicate_slug_or_a_non_uuid_id(store: DynamoStore) -> None:
+    entity = create(store)
+    twin = replace(new_entity(), slug=entity.slug)
+    with pytest.raises(Conflict, match="slug"):
+        store.create(Kind.PROMPT, twin, draft())
+    with pytest.raises(PromptNotFound):  # the cancelled transaction left nothing behind
+        store.get_entity(Kind.PROMPT, twin.id)
+    bad_id = replace(twin, id="not-a-uuid", slug="pp-x-000000")
+    with pytest.raises(InvalidRequest):
+        store.create(Kind.PROMPT, bad_id, draft())
+
+
+def test_list_entities_is_oldest_first_filters_collections_and_hides_deleted(store: DynamoStore) -> None:
+    a = new_entity(name="a", created_at="2025-01-01T00:00:01.000Z", collection_id="c1")
+    b = new_entity(name="b", created_at="2025-01-01T00:00:02.000Z", collection_id="c2")
+    c = new_entity(name="c", created_at="2025-01-01T00:00:03.000Z", collection_id="c1")
+    for entity in (c, a, b):
+        store.create(Kind.PROMPT, entity, draft())
+    store.create(Kind.PARTIAL, new_entity(Kind.PARTIAL, "p"), draft())
+
+    assert [e.name for e in store.list_entities(Kind.PROMPT)] == ["a", "b", "c"]
+    assert [e.name for e in store.list_entities(Kind.PROMPT, collection_id="c1")] == ["a", "c"]
+    assert [e.name for e in store.list_entities(Kind.PARTIAL)] == ["p"]
+
+    store.delete(Kind.PROMPT, b.slug)
+    assert [e.name for e in store.list_entities(Kind.PROMPT)] == ["a", "c"]
+
+
+def test_append_get_and_list_versions_newest_first(store: DynamoStore) -> None:
+    entity = create(store, string="v1")
+    seen = []
+
+    def build(latest):
+        seen.append(latest.version)
+        return draft(f"v{latest.version + 1}", model=latest.model)
+
+    second = store.append_version(Kind.PROMPT, entity.slug, build)
+    third = append(store, Kind.PROMPT, entity.id, "v3")
+
+    assert (second.version, third.version, seen) == (2, 3, [1])
+    assert [v.version for v in store.list_versions(Kind.PROMPT, entity.slug)] == [3, 2, 1]
+    assert store.get_version_by_id(Kind.PROMPT, entity.id, second.version_id) == second
+    assert store.resolve(Kind.PROMPT, parse_reference(f"{entity.slug}@latest")) == third
+    assert store.resolve(Kind.PROMPT, parse_reference(entity.slug)).version == 1  # appending does not publish
+    head = store.get_entity(Kind.PROMPT, entity.id)
+    assert (head.latest_version, head.published_version, head.updated_at) == (3, 1, third.created_at)
+
+
+def test_append_refuses_a_reused_version_id(store: DynamoStore) -> None:
+    entity = create(store)
+    first_id = store.get_version(Kind.PROMPT, entity.id, 1).version_id
+    with pytest.raises(Conflict, match="version with id"):
+        append(store, Kind.PROMPT, entity.id, "again", version_id=first_id)
+    assert store.get_entity(Kind.PROMPT, entity.id).latest_version == 1  # the head update was rolled back
+    assert [v.version for v in store.list_versions(Kind.PROMPT, entity.id)] == [1]
+
+
+def test_publish_moves_the_published_pointer(store: DynamoStore) -> None:
+    entity = create(store, string="v1")
+    append(store, Kind.PROMPT, entity.id, "v2")
+
+    updated = store.publish(Kind.PROMPT, entity.slug, 2)
+
+    assert updated.published_version == 2
+    assert store.resolve(Kind.PROMPT, parse_reference(entity.slug)).string == "v2"
+    with pytest.raises(VersionNotFound):
+        store.publish(Kind.PROMPT, entity.id, 9)
+
+
+def test_not_found_errors_say_what_is_missing(store: DynamoStore) -> None:
+    entity = create(store)
+    partial = create(store, Kind.PARTIAL, "footer")
+
+    with pytest.raises(PromptNotFound):
+        store.resolve(Kind.PROMPT, parse_reference("pp-nothing-000000"))
+    with pytest.raises(PromptNotFound):
+        store.resolve(Kind.PROMPT, parse_reference(str(uuid.uuid4())))
+    with pytest.raises(PromptNotFound):
+        store.resolve(Kind.PROMPT, parse_reference(partial.id))  # a partial's id is no prompt
+    with pytest.raises(PartialNotFound):
+        store.get_entity(Kind.PARTIAL, entity.slug)
+    with pytest.raises(VersionNotFound, match="has no version 7"):
+        store.resolve(Kind.PROMPT, parse_reference(f"{entity.id}@7"))
+    with pytest.raises(VersionNotFound, match=f"prompt {entity.slug} has no version labelled production"):
+        store.resolve(Kind.PROMPT, parse_reference(f"{entity.slug}@production"))
+    with pytest.raises(VersionNotFound):
+        store.get_version_by_id(Kind.PROMPT, entity.id, "no-such-version")
+
+
+def test_delete_hides_everything_but_keeps_the_versions(store: DynamoStore, fresh_store: DynamoStore) -> None:
+    entity = create(store)
+    append(store, Kind.PROMPT, entity.id, "v2")
+    store.set_label(entity.id, 2, "staging")
+
+    store.delete(Kind.PROMPT, entity.slug)
+
+    for key in (entity.id, entity.slug):
+        for suffix in ("", "@1", "@2", "@latest", "@staging"):
+            for reader in (store, fresh_store):
+                with pytest.raises(PromptNotFound):
+                    reader.resolve(Kind.PROMPT, parse_reference(key + suffix))
+        with pytest.raises(PromptNotFound):
+            store.get_entity(Kind.PROMPT, key)
+        with pytest.raises(PromptNotFound):
+            store.list_versions(Kind.PROMPT, key)
+        with pytest.raises(PromptNotFound):
+            append(store, Kind.PROMPT, key, "v3")
+        with pytest.raises(PromptNotFound):
+            store.delete(Kind.PROMPT, key)
+    raw = store.client.get_item(
+        TableName=store.table_name, Key=items.key(items.entity_pk(Kind.PROMPT, entity.id), items.version_sk(2))
+    )["Item"]
+    assert raw["string"] == {"S": "v2"} and raw["deleted"] == {"BOOL": True}
+    pointers = store.client.query(
+        TableName=store.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :ptr)",
+        ExpressionAttributeValues={":pk": {"S": f"prompt#{entity.id}"}, ":ptr": {"S": "PTR#"}},
+    )["Items"]
+    assert pointers == []
+
+
+def test_a_version_over_the_item_limit_is_payload_too_large(store: DynamoStore) -> None:
+    entity = create(store)
+    with pytest.raises(PayloadTooLarge, match="400 KB"):
+        store.create(Kind.PROMPT, new_entity(), draft("x" * 410_000))
+    with pytest.raises(PayloadTooLarge, match="400 KB"):
+        append(store, Kind.PROMPT, entity.id, "y" * 200_000, template_metadata={"blob": "z" * 200_000})
+    assert store.get_entity(Kind.PROMPT, entity.id).latest_version == 1
+    big = append(store, Kind.PROMPT, entity.id, "w" * 390_000)  # under the limit fits, pointers included
+    assert store.resolve(Kind.PROMPT, parse_reference(f"{entity.id}@latest")) == big
+
+
+def test_update_entity_changes_head_fields_only(store: DynamoStore) -> None:
+    entity = new_entity(workspace_id="ws-1", metadata={"a": 1})
+    store.create(Kind.PROMPT, entity, draft("v1"))
+
+    updated = store.update_entity(
+        Kind.PROMPT, entity.slug, {"name": "renamed", "collection_id": "c-9", "workspace_id": None, "metadata": {"b": 0.5}}
+    )
+
+    assert (updated.name, updated.collection_id, updated.workspace_id, updated.metadata) == ("renamed", "c-9", None, {"b": 0.5})
+    assert updated.slug == entity.slug and updated.latest_version == 1
+    assert store.get_entity(Kind.PROMPT, entity.id) == updated
+    assert [e.name for e in store.list_entities(Kind.PROMPT, collection_id="c-9")] == ["renamed"]
+    with pytest.raises(InvalidRequest):
+        store.update_entity(Kind.PROMPT, entity.id, {"slug": "pp-other-000000"})
+    store.delete(Kind.PROMPT, entity.id)
+    with pytest.raises(PromptNotFound):
+        store.update_entity(Kind.PROMPT, entity.id, {"name": "ghost"})
