@@ -112,7 +112,7 @@ def _key_store(args: argparse.Namespace) -> Iterator[object]:
 
     settings = Settings.from_env()
     if args.table:
-        settings = replace(settings, table_name=args.table, dynamodb_endpoint=None, region=args.region or settings.region)
+        settings = replace(settings, table_name=args.table, region=args.region or settings.region)
         yield DynamoStore.from_settings(settings)
         return
     from infra.local_data_dir import local_endpoint

@@ -701,10 +701,9 @@ class DynamoStore:
                 )
 
     def _delete_keys(self, keys: list[Item]) -> None:
-        for start in range(0, len(keys), 25):
-            pending = {self._table: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]}
-            while pending:
-                pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        # One by one: these are a prompt's few pointer items, and the IAM policy grants no BatchWriteItem.
+        for key in keys:
+            self._client.delete_item(TableName=self._table, Key=key)
 
     def _transact_or_reasons(self, transaction: list[dict[str, Any]]) -> list[str]:
         """Runs a transaction; [] on success, else the per-item reason codes of a cancellation."""

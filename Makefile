@@ -1,0 +1,18 @@
+# `sam build` runs `make build-<LogicalId>` with ARTIFACTS_DIR set (Metadata: BuildMethod: makefile).
+# Dependencies are installed as arm64 wheels for the Lambda runtime, whatever machine builds them.
+LAMBDA_PYTHON ?= 3.13
+LAMBDA_PLATFORM ?= manylinux2014_aarch64
+PYTHON ?= python3
+
+define package
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --target "$(ARTIFACTS_DIR)" \
+		--platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON) \
+		--only-binary=:all: -r requirements-lambda.txt
+	cp -R core infra handlers "$(ARTIFACTS_DIR)/"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+endef
+
+build-ApiFunction:
+	$(package)
+
+.PHONY: build-ApiFunction
