@@ -124,3 +124,40 @@ class StoreUnavailable(CuecardError):
     status = 503
     type = "api_error"
     default_code = "store_unavailable"
+
+
+# --- the LLM provider behind a completion ----------------------------------------------------
+
+
+class UpstreamError(CuecardError):
+    """The provider refused the request (its 4xx): the status and message pass through."""
+
+    type = "invalid_request_error"
+    default_code = "upstream_error"
+
+    def __init__(self, message: str, *, status: int, type_: str | None = None, param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, param=param, code=code)
+        self.status = status
+        if type_:
+            self.type = type_
+
+
+class BadGateway(CuecardError):
+    """The provider failed (5xx), refused the connection, or broke the protocol (502)."""
+
+    status = 502
+    type = "api_error"
+    default_code = "bad_gateway"
+
+
+class GatewayTimeout(CuecardError):
+    """The provider did not answer in time (504)."""
+
+    status = 504
+    type = "api_error"
+    default_code = "gateway_timeout"
+
+
+class VirtualKeyNotFound(NotFound):
+    default_code = "virtual_key_not_found"

@@ -138,3 +138,28 @@ class ApiKeyRecord:
     prefix: str = ""  # the first characters, so a person can tell keys apart
     revoked: bool = False
 
+
+
+PROVIDERS: tuple[str, ...] = ("openai", "azure-openai", "anthropic", "bedrock", "mock")
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualKey:
+    """A provider binding, as Portkey calls it: which provider, where, and a reference to its secret.
+
+    The secret itself lives in the secret store; `secret_ref` names it and `masked_key` shows its
+    shape (`sk-...a1b2`). Neither the key nor the reference is ever returned by the API.
+    """
+
+    id: str
+    slug: str
+    name: str
+    provider: str
+    created_at: str
+    updated_at: str
+    secret_ref: str | None = None
+    masked_key: str | None = None
+    custom_host: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # extra, non-secret request headers
+    config: Mapping[str, Any] = field(default_factory=dict)  # provider options: api_version, region, ...
+    note: str | None = None

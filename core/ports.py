@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from core.models import ApiKeyRecord, Entity, Kind, Label, TemplateVersion, VersionDraft
+from core.models import ApiKeyRecord, Entity, Kind, Label, TemplateVersion, VersionDraft, VirtualKey
 from core.references import Reference
 
 
@@ -78,6 +78,32 @@ class ApiKeyStore(Protocol):
     def list_keys(self) -> Iterable[ApiKeyRecord]: ...
 
     def revoke_key(self, key_id: str) -> None: ...
+
+
+class VirtualKeyStore(Protocol):
+    """Provider bindings. `key` is an id or a slug. Raises VirtualKeyNotFound for an unknown one."""
+
+    def create_virtual_key(self, binding: VirtualKey) -> VirtualKey: ...
+
+    def get_virtual_key(self, key: str) -> VirtualKey: ...
+
+    def list_virtual_keys(self) -> list[VirtualKey]: ...
+
+    def update_virtual_key(self, key: str, changes: Mapping[str, Any]) -> VirtualKey: ...
+
+    def delete_virtual_key(self, key: str) -> None: ...
+
+
+class SecretStore(Protocol):
+    """Where provider keys live (AWS Secrets Manager). Values never leave through any other port."""
+
+    def put_secret(self, name: str, value: str) -> str:
+        """Stores or replaces a secret; returns the reference to keep (e.g. its ARN)."""
+        ...
+
+    def get_secret(self, ref: str) -> str: ...
+
+    def delete_secret(self, ref: str) -> None: ...
 
 
 class Clock(Protocol):

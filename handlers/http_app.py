@@ -7,16 +7,19 @@ import logging
 from typing import Any, Callable
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from core.auth import Authenticator
+from core.completions import CompletionService
 from core.errors import CuecardError, InvalidRequest, PayloadTooLarge
 from core.models import Kind, Scope
 from core.service import PromptService
 from handlers.asgi_edge import EdgeMiddleware
+from handlers.sse import HEADERS as SSE_HEADERS
+from handlers.sse import sse_frames
 
 logger = logging.getLogger("cuecard.http")
 JSON_TYPES = ("application/json", "text/plain", "")
@@ -55,7 +58,17 @@ def _answer(payload: Any, status: int = 200, headers: dict[str, str] | None = No
     return JSONResponse(payload, status_code=status, headers=headers)
 
 
-def create_app(service: PromptService, auth: Authenticator, *, max_body_bytes: int = 1_048_576) -> Any:
+def _version_headers(version: Any) -> dict[str, str]:
+    """Which template version served the call, for tracing."""
+    return {
+        "x-cuecard-prompt-id": version.entity_id,
+        "x-cuecard-prompt-slug": version.slug,
+        "x-cuecard-prompt-version": str(version.version),
+    }
+
+
+def create_app(service: PromptService, auth: Authenticator, *, completions: CompletionService | None = None,
+               max_body_bytes: int = 1_048_576) -> Any:
     """The ASGI app: FastAPI routes under `/v1` and at the root, wrapped by the edge middleware."""
     app = FastAPI(title="cuecard", version="0.1.0", docs_url="/docs", redoc_url=None)
     router = APIRouter()
@@ -81,18 +94,34 @@ def create_app(service: PromptService, auth: Authenticator, *, max_body_bytes: i
         # Inline, not in a worker thread: Lambda serves one request per instance, Mangum starts a new
         # event loop per call (so a thread hop costs a thread start), and a warm render reads nothing.
         rendered = service.render(request.path_params["prompt_id"], body)
-        version = rendered.version
-        headers = {
-            "x-cuecard-prompt-id": version.entity_id,
-            "x-cuecard-prompt-slug": version.slug,
-            "x-cuecard-prompt-version": str(version.version),
-        }
-        return _answer({"success": True, "data": rendered.body}, headers=headers)
+        return _answer({"success": True, "data": rendered.body}, headers=_version_headers(rendered.version))
 
-    # The hot path is a plain Starlette route: FastAPI's dependency solving would cost more than
-    # the render itself. It stays inside the app, so errors and middleware are the same.
+    async def complete(request: Request) -> Response:
+        if completions is None:
+            raise InvalidRequest("Completions are not configured on this server.", code="completions_disabled")
+        allow(request, Scope.RENDER)
+        body = await body_of(request, default={})
+        prepared = completions.prepare(request.path_params["prompt_id"], body,
+                                       request_id=request.scope.get("state", {}).get("request_id", ""))
+        headers = _version_headers(prepared.rendered.version)
+        if not prepared.stream:
+            return _answer(await completions.complete(prepared), headers=headers)
+        chunks = completions.stream(prepared)
+        # Wait for the first chunk before answering: until then a failure is still a plain HTTP error.
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = None
+        if first is None:
+            raise CuecardError("The provider ended the stream without a chunk.", code="empty_stream")
+        return StreamingResponse(sse_frames(first, chunks), media_type="text/event-stream",
+                                 headers={**headers, **SSE_HEADERS})
+
+    # The hot paths are plain Starlette routes: FastAPI's dependency solving would cost more than
+    # a render. They stay inside the app, so errors and middleware are the same.
     for prefix in ("/v1", ""):
         app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/render", render, methods=["POST"]))
+        app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/completions", complete, methods=["POST"]))
 
     # --- partials (before /prompts/{id} so "partials" is not read as a prompt id) ------------
 
