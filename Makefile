@@ -16,3 +16,10 @@ build-ApiFunction:
 	$(package)
 
 .PHONY: build-ApiFunction
+
+build-StreamFunction:
+	$(package)
+	cp run.sh "$(ARTIFACTS_DIR)/"
+	chmod +x "$(ARTIFACTS_DIR)/run.sh"
+
+.PHONY: build-StreamFunction

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from handlers.container import build_container
 from handlers.local_seed import load_examples
 from infra.table_definition import load_template
+from tests.e2e.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -59,11 +65,44 @@ def test_errors_through_the_handler_keep_the_openai_shape(lambda_module) -> None
     assert lambda_module.handler(event, None)["statusCode"] == 401
 
 
-def test_every_function_handler_in_the_template_imports(lambda_module) -> None:
-    functions = {name: resource for name, resource in load_template()["Resources"].items()
-                 if resource["Type"] == "AWS::Serverless::Function"}
-    assert functions
-    for name, resource in functions.items():
-        module_name, _, attribute = resource["Properties"]["Handler"].rpartition(".")
+def _functions() -> dict[str, dict]:
+    return {name: resource for name, resource in load_template()["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::Function"}
+
+
+def test_every_python_handler_in_the_template_imports(lambda_module) -> None:
+    handlers = {name: r["Properties"]["Handler"] for name, r in _functions().items() if r["Properties"]["Handler"] != "run.sh"}
+    assert "ApiFunction" in handlers
+    for name, handler in handlers.items():
+        module_name, _, attribute = handler.rpartition(".")
         module = lambda_module if module_name == "handlers.lambda_api" else importlib.import_module(module_name)
         assert callable(getattr(module, attribute)), name
+
+
+def test_the_streaming_function_entry_point_serves_the_app(lambda_module, settings, tmp_path) -> None:
+    """run.sh, started as the Lambda Web Adapter starts it, answers the readiness check and renders."""
+    stream = _functions()["StreamFunction"]["Properties"]
+    assert stream["Handler"] == "run.sh" and os.access(ROOT / "run.sh", os.X_OK)
+    port = free_port()
+    env = {**os.environ, "AWS_LWA_PORT": str(port), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    log = open(tmp_path / "run.log", "wb")
+    process = subprocess.Popen(["sh", str(ROOT / "run.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + stream["Environment"]["Variables"]["AWS_LWA_READINESS_CHECK_PATH"]).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.1)
+        event = json.loads((EVENTS / "http-api-render.json").read_text())
+        response = httpx.post(f"{base}/v1/prompts/support-reply@production/render", content=event["body"],
+                              headers={"x-portkey-api-key": ENV["CUECARD_ADMIN_KEY"]})
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["temperature"] == 0.1
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
