@@ -14,10 +14,11 @@ from typing import Iterator
 from core.auth import mint_key, parse_scopes
 from core.errors import CuecardError
 from core.models import Scope
-from core.service import utc_now
+from core.service import PromptService, utc_now
 from infra.settings import Settings
 
 DEFAULT_DATA_DIR = ".cuecard"
+SERVED_MARKER = "served"  # in the data dir once `cuecard serve` has started on it
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples" / "prompts"
 
 
@@ -83,7 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
     with local_endpoint(data_dir, port=args.dynamodb_port) as endpoint:
         created = ensure_table(endpoint, settings.table_name, settings.region)
         container = build_container(replace(settings, dynamodb_endpoint=endpoint))
-        if created:
+        if _first_serve(data_dir, created, container.service):
             if not args.no_examples:
                 loaded = load_examples(container.service, EXAMPLES_DIR)
                 print(f"Loaded {loaded} sample prompts from {EXAMPLES_DIR}.")
@@ -101,6 +102,17 @@ def _serve(args: argparse.Namespace) -> int:
                     timeout_graceful_shutdown=5)
     print("cuecard stopped.")
     return 0
+
+
+def _first_serve(data_dir: Path, table_created: bool, service: PromptService) -> bool:
+    """True on the first `serve` of a data dir, even if `cuecard keys` made its table before (no prompts yet).
+
+    The marker is written before the samples load: a crash part-way never loads them twice.
+    """
+    marker = data_dir / SERVED_MARKER
+    first = table_created or (not marker.exists() and service.list_prompts({})["total"] == 0)
+    marker.touch()
+    return first
 
 
 # --- keys --------------------------------------------------------------------------------------
