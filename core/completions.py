@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator
 
 from core.errors import InvalidRequest, VirtualKeyNotFound
@@ -64,13 +64,14 @@ class CompletionService:
                 code="virtual_key_not_found",
             ) from None
         secret = self._secrets.get_secret(binding.secret_ref) if binding.secret_ref else None
+        stream = rendered.request.stream
         call = ProviderCall(
             body=provider_body(rendered),
             binding=binding,
             secret=secret,
-            stream=rendered.request.stream,
+            stream=stream,
             request_id=request_id,
-            timeouts=self._timeouts,
+            timeouts=self._timeouts if stream else non_streaming(self._timeouts),
         )
         return PreparedCompletion(rendered, binding, self._providers.provider(binding.provider), call)
 
@@ -83,6 +84,11 @@ class CompletionService:
         async for chunk in prepared.provider.stream(prepared.call):
             chunk["provider"] = prepared.binding.provider
             yield chunk
+
+
+def non_streaming(timeouts: Timeouts) -> Timeouts:
+    """A non-streamed answer's first byte comes after the whole generation: bound it by `read`, not `first_byte`."""
+    return replace(timeouts, first_byte=max(timeouts.first_byte, timeouts.read))
 
 
 def provider_body(rendered: Rendered) -> dict[str, Any]:

@@ -183,3 +183,14 @@ def test_provider_body_does_not_touch_the_rendered_body(prompts) -> None:
     before = json.dumps(rendered.body, sort_keys=True)
     provider_body(rendered)
     assert json.dumps(rendered.body, sort_keys=True) == before
+
+
+def test_a_non_streamed_call_waits_for_the_whole_answer_not_just_the_first_byte(prompts) -> None:
+    from core.providers import Timeouts
+
+    bindings = Bindings(binding("vk-openai", "openai", "ref-1"))
+    service = CompletionService(prompts, bindings, Secrets(**{"ref-1": "k"}), Providers(Recording()),
+                                timeouts=Timeouts(first_byte=10, read=120))
+    prompt = create(prompts, virtual_key="vk-openai")
+    assert service.prepare(prompt["id"], {}, request_id="r").call.timeouts.first_byte == 120
+    assert service.prepare(prompt["id"], {"stream": True}, request_id="r").call.timeouts.first_byte == 10
