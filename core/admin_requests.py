@@ -104,6 +104,59 @@ class UpdatePartial(_Body):
     status: Literal["active", "archived"] | None = None
 
 
+class AzureDeployment(BaseModel):
+    """One entry of Portkey's `deploymentConfig` (Azure OpenAI)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+    apiVersion: StrictStr | None = None
+    deploymentName: StrictStr | None = None
+    alias: StrictStr | None = None
+    is_default: StrictBool | None = None
+
+
+class VirtualKeyFields(_Body):
+    """What create and update share. Portkey's limit fields are accepted and not enforced (or stored).
+
+    Built on first use (`defer_build`), not at import: a cold start that never manages bindings skips it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=255)
+    key: StrictStr | None = Field(default=None, max_length=8192)  # the provider secret: to the secret store only
+    note: StrictStr | None = Field(default=None, max_length=2000)
+    custom_host: StrictStr | None = Field(default=None, max_length=2048)
+    headers: dict[str, StrictStr] | None = None
+    api_version: StrictStr | None = Field(default=None, max_length=64)
+    apiVersion: StrictStr | None = Field(default=None, max_length=64)
+    deployment_name: StrictStr | None = Field(default=None, max_length=255)
+    deploymentName: StrictStr | None = Field(default=None, max_length=255)
+    resource_name: StrictStr | None = Field(default=None, max_length=255)
+    resourceName: StrictStr | None = Field(default=None, max_length=255)
+    region: StrictStr | None = Field(default=None, max_length=64)
+    awsRegion: StrictStr | None = Field(default=None, max_length=64)
+    anthropic_version: StrictStr | None = Field(default=None, max_length=64)
+    anthropicVersion: StrictStr | None = Field(default=None, max_length=64)
+    deploymentConfig: list[AzureDeployment] | None = None
+    # Sent by the SDK or Portkey's docs; accepted for compatibility, not enforced by cuecard.
+    workspace_id: StrictStr | None = None
+    usage_limits: dict[str, Any] | None = None
+    rate_limits: list[Any] | None = None
+    expires_at: StrictStr | None = None
+
+
+class CreateVirtualKey(VirtualKeyFields):
+    name: StrictStr = Field(min_length=1, max_length=255)
+    provider: StrictStr
+    slug: StrictStr | None = None
+
+    _slug_shape = field_validator("slug")(CreatePrompt._slug_shape.__func__)  # type: ignore[attr-defined]
+
+
+class UpdateVirtualKey(VirtualKeyFields):
+    provider: StrictStr | None = None  # only its current value: a binding never changes provider
+
+
 class ListQuery(_Body):
     model_config = ConfigDict(extra="ignore", frozen=True)
     collection_id: str | None = None

@@ -23,10 +23,17 @@ from core.admin_requests import (
     parse_body,
     parse_query,
 )
-from core.errors import InvalidReference, InvalidRequest, NotFound, RenderedJSONInvalid, TemplateError
+from core.errors import (
+    InvalidReference,
+    InvalidRequest,
+    NotFound,
+    RenderedJSONInvalid,
+    TemplateError,
+    VirtualKeyNotFound,
+)
 from core.hyperparameters import PromptRequest, merge_parameters, parse_request_body, validate_parameters
 from core.models import Entity, Kind, Label, TemplateVersion, VersionDraft
-from core.ports import LabelStore, TemplateStore
+from core.ports import LabelStore, TemplateStore, VirtualKeyStore
 from core.references import Reference, check_label_name, parse_reference
 from core.templating import collect_partials, render_chat, render_raw, render_text, template_kind, template_variables
 
@@ -73,11 +80,13 @@ class PromptService:
         *,
         now: Callable[[], str] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        virtual_keys: VirtualKeyStore | None = None,
     ) -> None:
         self._templates = templates
         self._labels = labels
         self._now = now
         self._new_id = new_id
+        self._virtual_keys = virtual_keys  # None: a prompt's virtual_key is stored unchecked
 
     # --- inference ---------------------------------------------------------------------------
 
@@ -128,6 +137,7 @@ class PromptService:
     def create_prompt(self, body: Any) -> dict[str, Any]:
         request = parse_body(CreatePrompt, body)
         draft = self._draft(request.model_dump(include=set(VERSION_FIELDS)))
+        self._check_virtual_key(request.virtual_key)
         entity = self._new_entity(Kind.PROMPT, request.name, request.slug, request.collection_id, request.workspace_id,
                                   request.prompt_metadata or {})
         version = self._templates.create(Kind.PROMPT, entity, draft)
@@ -146,6 +156,7 @@ class PromptService:
                     code="missing_required_parameter",
                 )
         sent = {field: getattr(request, field) for field in VERSION_FIELDS if field in given}
+        self._check_virtual_key(sent.get("virtual_key"))  # one copied forward by `patch` is not re-checked
 
         def build(latest: TemplateVersion) -> VersionDraft:
             fields = dict(sent)
@@ -338,6 +349,21 @@ class PromptService:
             workspace_id=workspace_id,
             metadata=dict(metadata),
         )
+
+    def _check_virtual_key(self, key: str | None) -> None:
+        """A prompt may only name a virtual key (by id or slug) that exists. The value is not quoted:
+        people paste provider keys into this field."""
+        if not key or self._virtual_keys is None:
+            return
+        try:
+            self._virtual_keys.get_virtual_key(key)
+        except VirtualKeyNotFound:
+            raise InvalidRequest(
+                "virtual_key does not name an existing virtual key (by id or slug). Create it first with "
+                "POST /v1/virtual-keys.",
+                param="virtual_key",
+                code="virtual_key_not_found",
+            ) from None
 
     def _draft(self, fields: Mapping[str, Any]) -> VersionDraft:
         """Checks a version's fields as a create or update would store them."""

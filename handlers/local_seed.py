@@ -1,4 +1,4 @@
-"""Loads the sample prompts in examples/prompts/ into a fresh local store."""
+"""Loads the sample virtual keys (examples/virtual-keys.json) and prompts (examples/prompts/) into a fresh local store."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ import json
 from pathlib import Path
 
 from core.service import PromptService
+from core.virtual_keys import VirtualKeyService
+
+VIRTUAL_KEYS_FILE = "virtual-keys.json"  # beside the prompts directory
 
 
-def load_examples(service: PromptService, directory: Path) -> int:
-    """Creates each `*.json` example (a create body, plus optional `partials`, `versions`, `publish`, `labels`)."""
+def load_examples(service: PromptService, directory: Path, virtual_keys: VirtualKeyService | None = None) -> int:
+    """Creates each `*.json` example (a create body, plus optional `partials`, `versions`, `publish`, `labels`).
+
+    With `virtual_keys`, first creates the bindings listed in `<directory>/../virtual-keys.json` that
+    do not exist yet (by slug), so prompts that name them pass the virtual_key check.
+    """
+    if virtual_keys is not None:
+        load_virtual_keys(virtual_keys, directory.parent / VIRTUAL_KEYS_FILE)
     count = 0
     for path in sorted(directory.glob("*.json")):
         example = json.loads(path.read_text())
@@ -27,3 +36,16 @@ def load_examples(service: PromptService, directory: Path) -> int:
             service.label_version(created["id"], str(version), {"label_id": label})
         count += 1
     return count
+
+
+def load_virtual_keys(virtual_keys: VirtualKeyService, path: Path) -> int:
+    """Creates each binding in `path` (a JSON list of create bodies) whose slug is not taken; returns how many."""
+    if not path.exists():
+        return 0
+    created = 0
+    for body in json.loads(path.read_text()):
+        if body.get("slug") and virtual_keys.exists(body["slug"]):
+            continue
+        virtual_keys.create(body)
+        created += 1
+    return created

@@ -31,8 +31,24 @@ ERROR_TABLE: dict[str, tuple[type[CuecardError], str]] = {
     "ConditionalCheckFailedException": (Conflict, "The write lost a race with a concurrent change; retry."),
     "TransactionConflictException": (Conflict, "The write lost a race with a concurrent change; retry."),
     "TransactionInProgressException": (Conflict, "A concurrent write is in progress; retry."),
+    # Secrets Manager (provider keys of virtual keys), keyed "secretsmanager:<code>": its codes overlap
+    # DynamoDB's with other meanings. A code not listed is StoreUnavailable ("the secret store ...").
+    **{f"secretsmanager:{code}": (StoreUnavailable, "The secret store is throttling requests; retry shortly.")
+       for code in THROTTLING_CODES},
+    "secretsmanager:ResourceNotFoundException": (
+        StoreUnavailable, "The secret store has no provider key for this virtual key; set its key again."),
+    "secretsmanager:ResourceExistsException": (Conflict, "The provider key was written concurrently; retry."),
+    "secretsmanager:InvalidRequestException": (
+        Conflict, "The provider key is scheduled for deletion or changing concurrently; retry."),
+    "secretsmanager:AccessDeniedException": (
+        StoreUnavailable, "cuecard may not use its secrets in Secrets Manager; check the function's IAM policy."),
+    "secretsmanager:DecryptionFailure": (StoreUnavailable, "The secret store could not decrypt the provider key (KMS)."),
+    "secretsmanager:EncryptionFailure": (StoreUnavailable, "The secret store could not encrypt the provider key (KMS)."),
+    "secretsmanager:LimitExceededException": (StoreUnavailable, "The secret store refused: an account limit is reached."),
+    "secretsmanager:InternalServiceError": (StoreUnavailable, "The secret store had an internal error; retry shortly."),
 }
 _UNAVAILABLE = "The prompt store is unavailable; retry shortly."
+_UNAVAILABLE_BY_SERVICE = {"secretsmanager": "The secret store is unavailable; retry shortly."}
 
 
 def error_code(exc: BaseException) -> str:
@@ -68,10 +84,14 @@ def _mentions_item_size(message: str) -> bool:
     return "item size" in text and ("exceed" in text or "maximum" in text)
 
 
-def translate(exc: BaseException) -> CuecardError:
+def translate(exc: BaseException, service: str = "dynamodb") -> CuecardError:
     """The core error a botocore/boto error stands for. Never echoes request data."""
     if isinstance(exc, CuecardError):
         return exc
+    if service != "dynamodb":  # another AWS service: its own entries, else unavailable
+        error_class, message = ERROR_TABLE.get(
+            f"{service}:{error_code(exc)}", (StoreUnavailable, _UNAVAILABLE_BY_SERVICE.get(service, _UNAVAILABLE)))
+        return error_class(message)
     if is_item_too_large(exc):
         return PayloadTooLarge(ITEM_TOO_LARGE_MESSAGE)
     code = error_code(exc)
@@ -89,14 +109,14 @@ def translate(exc: BaseException) -> CuecardError:
 
 
 @contextlib.contextmanager
-def translated(operation: str) -> Iterator[None]:
+def translated(operation: str, service: str = "dynamodb") -> Iterator[None]:
     """Turns botocore errors raised inside into core errors; usable as a decorator too."""
     try:
         yield
     except CuecardError:
         raise
     except (ClientError, BotoCoreError) as exc:
-        error = translate(exc)
+        error = translate(exc, service)
         # Code and class only: messages may quote item data.
         log.warning("store %s failed: %s %s -> %s", operation, type(exc).__name__, error_code(exc), type(error).__name__)
         raise error from exc

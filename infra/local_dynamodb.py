@@ -1,10 +1,14 @@
 """An embedded DynamoDB-compatible endpoint for `cuecard serve` and tests: moto's server in a thread.
 
-moto keeps state in memory and is not atomic under threads, so its WSGI app is wrapped: every
-DynamoDB call runs under one lock (conditional writes are atomic, journal order = apply order), and
-with a `data_dir` each successful mutating call is appended to a journal and fsync'ed before the
-response leaves. On start the journal is replayed, then compacted into a snapshot. moto's state is
-per process, so one LocalDynamoDB may run per process.
+It serves DynamoDB and Secrets Manager (the provider keys of virtual keys), nothing else. moto keeps
+state in memory and is not atomic under threads, so its WSGI app is wrapped: every call runs under
+one lock (conditional writes are atomic, journal order = apply order), and with a `data_dir` each
+successful mutating call is appended to a journal and fsync'ed before the response leaves. On
+start the journal is replayed, then compacted into a snapshot. moto's state is per process, so one
+LocalDynamoDB may run per process.
+
+The journal (mode 0600) holds Secrets Manager calls as sent, so it holds provider keys in plain
+text: that is the local stand-in for Secrets Manager. A compaction keeps only live secrets.
 
     python -m infra.local_dynamodb --data-dir DIR [--port 0] [--table NAME]   # prints the endpoint URL
 """
@@ -30,6 +34,9 @@ log = logging.getLogger(__name__)
 JOURNAL_NAME = "dynamodb-journal.jsonl"
 DYNAMODB_TARGET = "DynamoDB_20120810."
 STREAMS_TARGET = "DynamoDBStreams_20120810."
+SECRETS_TARGET = "secretsmanager."
+SECRETS_SERVICE = "secretsmanager"
+SERVED_TARGETS = (DYNAMODB_TARGET, STREAMS_TARGET, SECRETS_TARGET)
 READ_ONLY_OPERATIONS = frozenset(
     {
         "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "DescribeTable", "ListTables",
@@ -38,6 +45,13 @@ READ_ONLY_OPERATIONS = frozenset(
         "DescribeKinesisStreamingDestination", "DescribeStream", "GetRecords", "GetShardIterator", "ListStreams",
     }
 )  # everything else counts as mutating: journaled, which is safe even if it changed nothing
+SECRETS_READ_ONLY_OPERATIONS = frozenset(
+    {
+        "GetSecretValue", "BatchGetSecretValue", "DescribeSecret", "ListSecrets", "ListSecretVersionIds",
+        "GetRandomPassword", "GetResourcePolicy", "ValidateResourcePolicy",
+    }
+)
+_CONTENT_TYPES = {"dynamodb": "application/x-amz-json-1.0", SECRETS_SERVICE: "application/x-amz-json-1.1"}
 _REGION_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
 _BATCH = 25
 
@@ -46,7 +60,11 @@ _running: LocalDynamoDB | None = None
 
 
 class SerialisedDynamoDB:
-    """WSGI middleware: DynamoDB calls only, one at a time, successful mutations journaled."""
+    """WSGI middleware: DynamoDB and Secrets Manager calls only, one at a time, successful mutations journaled.
+
+    A journal record is `{"target", "region", "body"}`, plus `"service": "secretsmanager"` for a
+    Secrets Manager call (records without `service` are DynamoDB's).
+    """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], journal: Journal | None, default_region: str) -> None:
         self._app = app
@@ -58,23 +76,28 @@ class SerialisedDynamoDB:
         from werkzeug.wsgi import get_input_stream
 
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith((DYNAMODB_TARGET, STREAMS_TARGET)):
+        if not target.startswith(SERVED_TARGETS):
             start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
-            return [b'{"__type":"UnknownOperationException","message":"only DynamoDB is served here"}']
+            return [b'{"__type":"UnknownOperationException","message":"only DynamoDB and Secrets Manager are served here"}']
         body = get_input_stream(environ).read()
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         region = _region_of(environ) or self._default_region
-        mutating = target.rpartition(".")[2] not in READ_ONLY_OPERATIONS
+        operation = target.rpartition(".")[2]
+        secrets = target.startswith(SECRETS_TARGET)
+        mutating = operation not in (SECRETS_READ_ONLY_OPERATIONS if secrets else READ_ONLY_OPERATIONS)
         with self._lock:
             status, headers, payload = self._run(environ)
             if mutating and self._journal is not None and status.startswith("2"):
-                self._journal.append({"target": target, "region": region, "body": body.decode("utf-8")})
+                record = {"target": target, "region": region, "body": body.decode("utf-8")}
+                if secrets:
+                    record["service"] = SECRETS_SERVICE
+                self._journal.append(record)
         start_response(status, headers)
         return [payload]
 
-    def call(self, target: str, region: str, body: bytes) -> tuple[str, bytes]:
+    def call(self, target: str, region: str, body: bytes, service: str = "dynamodb") -> tuple[str, bytes]:
         """Runs one request in-process (replay, snapshot) without journaling it."""
         from werkzeug.test import EnvironBuilder
 
@@ -84,9 +107,9 @@ class SerialisedDynamoDB:
             base_url="http://127.0.0.1/",
             headers={
                 "X-Amz-Target": target,
-                "Content-Type": "application/x-amz-json-1.0",
+                "Content-Type": _CONTENT_TYPES[service],
                 "Authorization": (
-                    f"AWS4-HMAC-SHA256 Credential=cuecard-local/20240101/{region}/dynamodb/aws4_request, "
+                    f"AWS4-HMAC-SHA256 Credential=cuecard-local/20240101/{region}/{service}/aws4_request, "
                     "SignedHeaders=host;x-amz-target, Signature=0"
                 ),
             },
@@ -159,6 +182,7 @@ class LocalDynamoDB:
 
         moto_transactions.install()
         _reset_moto_dynamodb()
+        _reset_moto_secretsmanager()
         dispatcher = DomainDispatcherApplication(create_backend_app)
         if self.journal_path is not None:
             self._journal = Journal(self.journal_path)
@@ -199,17 +223,20 @@ class LocalDynamoDB:
         self.stop()
 
     def _restore(self, app: SerialisedDynamoDB, journal: Journal) -> None:
-        """Replays the journal, then rewrites it as a snapshot if that is shorter."""
+        """Replays the journal, then rewrites it as a snapshot if that is shorter or drops a stale secret."""
         records = journal.read()
         for number, record in enumerate(records, start=1):
-            status, payload = app.call(record["target"], record["region"], record["body"].encode("utf-8"))
+            service = record.get("service", "dynamodb")
+            status, payload = app.call(record["target"], record["region"], record["body"].encode("utf-8"), service)
             if not status.startswith("2"):
                 raise RuntimeError(f"{journal.path} record {number} no longer applies ({status}): {payload[:200]!r}")
         if records:
-            regions = sorted({record["region"] for record in records})
+            regions = sorted({record["region"] for record in records if "service" not in record})
+            secret_regions = sorted({record["region"] for record in records if record.get("service") == SECRETS_SERVICE})
             snapshot = [record for region in regions for record in _snapshot(app, region)]
-            if len(snapshot) < len(records):
-                journal.rewrite(snapshot)
+            snapshot += [record for region in secret_regions for record in _secrets_snapshot(app, region)]
+            if len(snapshot) < len(records) or _secret_records(records) != _secret_records(snapshot):
+                journal.rewrite(snapshot)  # also whenever an old or deleted secret value would stay on disk
         log.info("local DynamoDB restored %d journal records from %s", len(records), journal.path)
 
 
@@ -224,6 +251,54 @@ def _reset_moto_dynamodb() -> None:
 
     for account_backends in list(dynamodb_backends.values()):
         account_backends.reset()
+
+
+def _reset_moto_secretsmanager() -> None:
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    for account_backends in list(secretsmanager_backends.values()):
+        account_backends.reset()
+
+
+def _secrets_snapshot(app: SerialisedDynamoDB, region: str) -> list[dict[str, Any]]:
+    """Journal records that rebuild the live secrets of `region` (current values only).
+
+    Secrets scheduled for deletion are left out: locally their value leaves the disk at the next
+    compaction rather than after the recovery window.
+    """
+
+    def call(operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        status, payload = app.call(SECRETS_TARGET + operation, region, json.dumps(request).encode("utf-8"),
+                                   SECRETS_SERVICE)
+        if not status.startswith("2"):
+            raise RuntimeError(f"snapshot {operation} failed ({status})")  # no payload: it may quote a secret
+        return json.loads(payload or b"{}")
+
+    records: list[dict[str, Any]] = []
+    listing: dict[str, Any] = {}
+    while True:
+        page = call("ListSecrets", listing)
+        for secret in page.get("SecretList", []):
+            if secret.get("DeletedDate"):
+                continue
+            value = call("GetSecretValue", {"SecretId": secret["ARN"]})
+            request: dict[str, Any] = {"Name": secret["Name"], "ClientRequestToken": value["VersionId"]}
+            for field in ("SecretString", "SecretBinary"):
+                if field in value:
+                    request[field] = value[field]
+            if secret.get("Description"):
+                request["Description"] = secret["Description"]
+            if secret.get("Tags"):
+                request["Tags"] = secret["Tags"]
+            records.append({"target": SECRETS_TARGET + "CreateSecret", "region": region, "body": json.dumps(request),
+                            "service": SECRETS_SERVICE})
+        if not page.get("NextToken"):
+            return records
+        listing["NextToken"] = page["NextToken"]
+
+
+def _secret_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [record for record in records if record.get("service") == SECRETS_SERVICE]
 
 
 def _snapshot(app: SerialisedDynamoDB, region: str) -> list[dict[str, Any]]:

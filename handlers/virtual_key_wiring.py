@@ -1,0 +1,26 @@
+"""Builds provider bindings' store, secret store and service for the composition root (handlers/container.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.service import utc_now
+from core.virtual_keys import VirtualKeyService
+from infra.dynamodb_virtual_keys import CachingVirtualKeyStore, DynamoVirtualKeyStore
+from infra.secrets import CachingSecretStore, SecretsManagerStore
+from infra.settings import Settings
+
+
+@dataclass(frozen=True)
+class VirtualKeyParts:
+    bindings: CachingVirtualKeyStore  # a VirtualKeyStore: for PromptService's check and CompletionService
+    secrets: CachingSecretStore  # a SecretStore: for CompletionService
+    service: VirtualKeyService  # for the /virtual-keys routes and the sample data
+
+
+def build_virtual_keys(settings: Settings, store: Any) -> VirtualKeyParts:
+    """On `store`'s DynamoDB client and table (a DynamoStore); Secrets Manager as `settings` say."""
+    bindings = CachingVirtualKeyStore(DynamoVirtualKeyStore.on_store(store), ttl=settings.virtual_key_cache_ttl)
+    secrets = CachingSecretStore(SecretsManagerStore.from_settings(settings), ttl=settings.secret_cache_ttl)
+    return VirtualKeyParts(bindings, secrets, VirtualKeyService(bindings, secrets, now=utc_now))

@@ -1,0 +1,213 @@
+"""Provider keys in AWS Secrets Manager (SecretsManagerStore), and a cache so warm calls read none.
+
+A secret is named `<prefix>virtual-keys/<binding id>`; that name is the reference a binding keeps
+(Secrets Manager accepts a name wherever it takes an ARN, and a name survives the local server's
+journal replay, where ARNs would change). botocore logs request and response bodies at DEBUG,
+which would print the key: every botocore and urllib3 logger gets a filter that redacts records
+carrying a Secrets Manager payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
+
+from core.errors import StoreUnavailable
+from core.ports import SecretStore
+from infra.aws_errors import error_code, translated
+from infra.settings import Settings
+
+SERVICE = "secretsmanager"
+TAGS = [{"Key": "managed-by", "Value": "cuecard"}]
+_PAYLOAD_MARKERS = ("SecretString", "SecretBinary")
+_REDACTED = "[redacted by cuecard: a Secrets Manager request or response]"
+_LOGGERS = (
+    "botocore", "botocore.endpoint", "botocore.parsers", "botocore.awsrequest", "botocore.httpsession",
+    "botocore.hooks", "botocore.handlers", "botocore.retryhandler", "botocore.retries.standard", "botocore.auth",
+    "botocore.client", "botocore.utils", "botocore.httpchecksum", "boto3", "urllib3", "urllib3.connectionpool",
+    "urllib3.connection", "urllib3.response",
+)
+
+
+class RedactSecretPayloads(logging.Filter):
+    """Keeps the record but replaces a message that quotes a SecretString or SecretBinary payload."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
+            return True
+        if any(marker in message for marker in _PAYLOAD_MARKERS):
+            record.msg, record.args = _REDACTED, ()
+        return True
+
+
+_REDACTION = RedactSecretPayloads()
+_redaction_lock = threading.Lock()
+
+
+def install_log_redaction() -> None:
+    """Adds the redacting filter to botocore's, boto3's and urllib3's loggers (idempotent)."""
+    with _redaction_lock:
+        names = set(_LOGGERS) | {
+            name for name in list(logging.root.manager.loggerDict)
+            if name.split(".", 1)[0] in ("botocore", "boto3", "urllib3")
+        }
+        for name in sorted(names):
+            logger = logging.getLogger(name)
+            if _REDACTION not in logger.filters:
+                logger.addFilter(_REDACTION)
+
+
+def secretsmanager_client(region: str, endpoint_url: str | None = None) -> Any:
+    """A client for real AWS (credentials from the usual chain) or, with `endpoint_url`, the local server."""
+    import boto3
+
+    from infra.dynamodb_client import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, client_config
+
+    kwargs: dict[str, Any] = {"region_name": region, "config": client_config()}
+    if endpoint_url:
+        kwargs.update(endpoint_url=endpoint_url, aws_access_key_id=LOCAL_ACCESS_KEY,
+                      aws_secret_access_key=LOCAL_SECRET_KEY)
+    return boto3.session.Session().client(SERVICE, **kwargs)
+
+
+class LazyClient:
+    """Builds the client on first use: a render never needs Secrets Manager, so a cold start skips it."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+                client = self._client
+        return getattr(client, name)
+
+
+class SecretsManagerStore:
+    """SecretStore on AWS Secrets Manager. Errors become core errors through infra/aws_errors.py."""
+
+    def __init__(self, client: Any, prefix: str = "cuecard/", *, force_delete: bool = False,
+                 recovery_window_days: int = 7) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._force_delete = force_delete
+        self._recovery_window_days = recovery_window_days
+        install_log_redaction()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecretsManagerStore:
+        endpoint = settings.secrets_endpoint_url
+        return cls(LazyClient(lambda: secretsmanager_client(settings.region, endpoint)), settings.secret_prefix,
+                   force_delete=settings.secret_force_delete, recovery_window_days=settings.secret_recovery_days)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def put_secret(self, name: str, value: str) -> str:
+        """Creates `<prefix><name>`, or puts a new current value if it exists; returns that full name."""
+        full_name = self._prefix + name
+        with translated("put_secret", SERVICE):
+            try:
+                self._client.create_secret(Name=full_name, SecretString=value, Tags=TAGS,
+                                           Description="A provider key of a cuecard virtual key")
+            except ClientError as exc:
+                if error_code(exc) != "ResourceExistsException":
+                    raise
+                self._client.put_secret_value(SecretId=full_name, SecretString=value)
+        return full_name
+
+    def get_secret(self, ref: str) -> str:
+        with translated("get_secret", SERVICE):
+            response = self._client.get_secret_value(SecretId=ref)
+        value = response.get("SecretString")
+        if not isinstance(value, str):
+            raise StoreUnavailable("The provider key in the secret store is not a string; set the virtual key's key again.")
+        return value
+
+    def delete_secret(self, ref: str) -> None:
+        """Deletes at once if so configured, else schedules the deletion (recoverable for the window)."""
+        if self._force_delete:
+            options: dict[str, Any] = {"ForceDeleteWithoutRecovery": True}
+        else:
+            options = {"RecoveryWindowInDays": self._recovery_window_days}
+        with translated("delete_secret", SERVICE):
+            try:
+                self._client.delete_secret(SecretId=ref, **options)
+            except ClientError as exc:
+                # Already gone, or already scheduled for deletion: the outcome asked for.
+                if error_code(exc) not in ("ResourceNotFoundException", "InvalidRequestException"):
+                    raise
+
+
+class CachingSecretStore:
+    """Keeps secret values for `ttl` seconds (0: no cache), so a warm function reads a key once per ttl.
+
+    A put or delete through this wrapper drops that entry at once; other processes see a new value
+    when their entry expires.
+    """
+
+    def __init__(self, inner: SecretStore, ttl: float, clock: Callable[[], float] = time.monotonic,
+                 *, max_entries: int = 1024) -> None:
+        self._inner = inner
+        self._ttl = ttl
+        self._clock = clock
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, str]] = {}
+        self._generation = 0
+
+    @property
+    def inner(self) -> SecretStore:
+        return self._inner
+
+    def get_secret(self, ref: str) -> str:
+        if self._ttl <= 0:
+            return self._inner.get_secret(ref)
+        now = self._clock()
+        with self._lock:
+            hit = self._entries.get(ref)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            generation = self._generation
+        value = self._inner.get_secret(ref)
+        with self._lock:
+            if generation == self._generation:  # no put or delete happened meanwhile
+                if len(self._entries) >= self._max_entries:
+                    self._entries.clear()
+                self._entries[ref] = (now + self._ttl, value)
+        return value
+
+    def put_secret(self, name: str, value: str) -> str:
+        ref = None
+        try:
+            ref = self._inner.put_secret(name, value)
+        finally:
+            self._forget(ref)
+        return ref
+
+    def delete_secret(self, ref: str) -> None:
+        try:
+            self._inner.delete_secret(ref)
+        finally:
+            self._forget(ref)
+
+    def _forget(self, ref: str | None) -> None:
+        """Drops `ref`'s entry (every entry if unknown) and stops reads begun before from caching."""
+        with self._lock:
+            if ref is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(ref, None)
+            self._generation += 1

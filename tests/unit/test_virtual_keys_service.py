@@ -1,0 +1,305 @@
+"""VirtualKeyService over in-memory ports: validation, secret handling, views, and the prompt check."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from core.errors import Conflict, InvalidRequest, StoreUnavailable, VirtualKeyNotFound
+from core.service import PromptService
+from core.virtual_keys import VirtualKeyService, mask_key, secret_name
+from tests.unit.fakes import InMemoryStore
+from tests.unit.virtual_key_fakes import InMemorySecretStore, InMemoryVirtualKeyStore
+
+SECRET = "sk-proj-UNIT-test-secret-000000a1b2"
+CHAT = json.dumps([{"role": "user", "content": "Hi {{name}}"}])
+
+
+def ids():
+    counter = itertools.count(1)
+    return lambda: f"00000000-0000-4000-8000-{next(counter):012d}"
+
+
+@pytest.fixture
+def store() -> InMemoryVirtualKeyStore:
+    return InMemoryVirtualKeyStore()
+
+
+@pytest.fixture
+def secrets() -> InMemorySecretStore:
+    return InMemorySecretStore()
+
+
+@pytest.fixture
+def service(store, secrets) -> VirtualKeyService:
+    return VirtualKeyService(store, secrets, now=lambda: "2026-01-01T00:00:00.000Z", new_id=ids())
+
+
+def openai(**extra):
+    return {"name": "OpenAI prod", "provider": "openai", "key": SECRET, **extra}
+
+
+# --- masking ------------------------------------------------------------------------------------
+
+
+def test_mask_shows_four_characters_at_each_end_of_a_long_key_only() -> None:
+    assert mask_key("sk-proj-abcdefghijklmnopa1b2") == "sk-p****************a1b2"
+    assert mask_key("x" * 200).count("*") == 16  # the mask does not tell the length
+    assert mask_key("short-key-123") == "*" * 16
+    assert mask_key("a" * 19) == "*" * 16
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+def test_create_answers_what_the_sdk_reads_and_keeps_the_secret_in_the_secret_store(service, store, secrets) -> None:
+    created = service.create(openai(slug="openai-prod", note="main account"))
+    assert created == {"id": "00000000-0000-4000-8000-000000000001", "slug": "openai-prod", "object": "virtual-key"}
+    binding = store.bindings[created["id"]]
+    assert binding.secret_ref == "test/" + secret_name(created["id"])
+    assert secrets.values[binding.secret_ref] == SECRET
+    assert binding.masked_key == "sk-p****************a1b2"
+    assert SECRET not in repr(binding)
+
+
+def test_a_generated_slug_is_prefixed_and_named_after_the_binding(service) -> None:
+    slug = service.create(openai(name="My OpenAI!"))["slug"]
+    assert slug.startswith("vk-my-openai-") and len(slug) == len("vk-my-openai-") + 6
+
+
+def test_views_show_the_masked_key_never_the_key_or_its_reference(service, store) -> None:
+    created = service.create(openai(slug="openai-prod", headers={"OpenAI-Organization": "org-1"}, apiVersion="2024-10-21"))
+    ref = store.bindings[created["id"]].secret_ref
+    for view in (service.get(created["id"]), service.get("openai-prod"), service.list({})["data"][0]):
+        text = json.dumps(view)
+        assert SECRET not in text and ref not in text and "secret_ref" not in text
+        assert view["masked_key"] == view["masked_api_key"] == "sk-p****************a1b2"
+        assert view["object"] == "virtual-key" and view["provider"] == view["ai_provider_name"] == "openai"
+        assert view["headers"] == {"OpenAI-Organization": "org-1"}
+        assert view["config"] == {"api_version": "2024-10-21"}
+
+
+def test_every_field_the_sdk_sends_is_accepted(service) -> None:
+    # What Portkey's SDK create() sends, with every optional field given.
+    body = {
+        "name": "Azure", "provider": "azure-openai", "key": "azure-key-0123456789abcdef", "note": "n",
+        "apiVersion": "2024-10-21", "resourceName": "my-resource", "deploymentName": "gpt4o",
+        "workspace_id": "ws-1", "usage_limits": {"credit_limit": 10, "periodic_reset": "monthly"},
+        "rate_limits": [{"type": "requests", "unit": "rpm", "value": 10}], "expires_at": "2030-01-01T00:00:00Z",
+    }
+    created = service.create(body)
+    view = service.get(created["id"])
+    assert view["config"] == {"api_version": "2024-10-21", "resource_name": "my-resource", "deployment": "gpt4o"}
+    # What update() sends.
+    service.update(created["slug"], {"name": "Azure 2", "note": "m", "usage_limits": {"credit_limit": 5},
+                                     "rate_limits": [{"type": "requests", "unit": "rpd", "value": 1}]})
+    assert service.get(created["id"])["name"] == "Azure 2"
+
+
+def test_azure_deployment_config_fills_the_default_deployment(service) -> None:
+    created = service.create({
+        "name": "Azure", "provider": "azure-openai", "key": "azure-key-0123456789abcdef", "resourceName": "res",
+        "deploymentConfig": [
+            {"apiVersion": "2024-06-01", "deploymentName": "small", "is_default": False},
+            {"apiVersion": "2024-10-21", "deploymentName": "big", "is_default": True, "alias": "gpt-4o"},
+        ],
+    })
+    config = service.get(created["id"])["config"]
+    assert (config["deployment"], config["api_version"], config["resource_name"]) == ("big", "2024-10-21", "res")
+    assert [d["deployment"] for d in config["deployments"]] == ["small", "big"]
+
+
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({"name": "x", "provider": "openai", "key": SECRET, "secret": "y"}, "secret"),  # unknown key: 400
+        ({"provider": "openai", "key": SECRET}, "name"),
+        ({"name": "x", "key": SECRET}, "provider"),
+        ({"name": "x", "provider": "cohere", "key": SECRET}, "provider"),
+        ({"name": "x", "provider": "openai"}, "key"),
+        ({"name": "x", "provider": "anthropic"}, "key"),
+        ({"name": "x", "provider": "azure-openai", "custom_host": "https://r.openai.azure.com"}, "key"),
+        ({"name": "x", "provider": "bedrock", "key": SECRET}, "key"),
+        ({"name": "x", "provider": "mock", "key": SECRET}, "key"),
+        ({"name": "x", "provider": "openai", "key": "sk with space 0123456789"}, "key"),
+        ({"name": "x", "provider": "openai", "key": 12345}, "key"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "slug": "ab"}, "slug"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "slug": "00000000-0000-4000-8000-000000000009"}, "slug"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "custom_host": "ftp://host"}, "custom_host"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "custom_host": "localhost:11434"}, "custom_host"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "custom_host": "http://u:p@host/v1"}, "custom_host"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "custom_host": "http://host/v1?key=1"}, "custom_host"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "custom_host": "http://host:99999"}, "custom_host"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "headers": {"Authorization": "Bearer x"}}, "headers"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "headers": {"api-key": "x"}}, "headers"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "headers": {"X-API-Key": "x"}}, "headers"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "headers": {"Host": "x"}}, "headers"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "headers": {"bad name": "x"}}, "headers"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "headers": {"x-a": "1\r\nx-b: 2"}}, "headers"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "headers": {"x-a": 1}}, "headers.x-a"),
+        ({"name": "x", "provider": "openai", "key": SECRET, "api_version": "a", "apiVersion": "b"}, "api_version"),
+        ({"name": "x", "provider": "azure-openai", "key": SECRET, "resourceName": "evil.com/x#"}, "resourceName"),
+        ({"name": "x", "provider": "bedrock", "region": "not a region"}, "region"),
+    ],
+)
+def test_invalid_bodies_are_400_naming_the_field(service, store, secrets, body, param) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        service.create(body)
+    assert raised.value.status == 400 and raised.value.param == param
+    assert SECRET not in raised.value.message and "Bearer x" not in raised.value.message
+    assert not store.bindings and not secrets.values  # nothing written
+
+
+def test_providers_that_need_no_key(service, store, secrets) -> None:
+    service.create({"name": "Ollama", "provider": "openai", "custom_host": "http://127.0.0.1:11434/v1/"})
+    service.create({"name": "Bedrock", "provider": "bedrock", "region": "eu-west-1"})
+    service.create({"name": "Mock", "slug": "mock", "provider": "mock"})
+    assert not secrets.calls
+    bindings = {b.provider + (b.custom_host or ""): b for b in store.bindings.values()}
+    assert bindings["openaihttp://127.0.0.1:11434/v1"].secret_ref is None  # trailing slash dropped
+    assert bindings["bedrock"].config == {"region": "eu-west-1"}
+    assert service.get("mock")["masked_key"] is None
+
+
+def test_a_taken_slug_is_409_before_any_secret_is_written(service, secrets) -> None:
+    service.create(openai(slug="taken"))
+    secrets.calls.clear()
+    with pytest.raises(Conflict) as raised:
+        service.create(openai(slug="taken"))
+    assert raised.value.param == "slug" and secrets.calls == []
+
+
+def test_a_failed_binding_write_deletes_the_secret_it_stored(service, store, secrets) -> None:
+    store.fail_next_create = StoreUnavailable("down")
+    with pytest.raises(StoreUnavailable):
+        service.create(openai())
+    assert secrets.values == {} and len(secrets.deleted) == 1
+
+
+# --- update -------------------------------------------------------------------------------------
+
+
+def test_update_replaces_the_secret_under_the_same_reference(service, store, secrets) -> None:
+    created = service.create(openai())
+    ref = store.bindings[created["id"]].secret_ref
+    answer = service.update(created["slug"], {"key": "sk-proj-rotated-key-9999zzzz"})
+    assert answer == {"id": created["id"], "slug": created["slug"], "object": "virtual-key"}
+    binding = store.bindings[created["id"]]
+    assert binding.secret_ref == ref and secrets.values[ref] == "sk-proj-rotated-key-9999zzzz"
+    assert binding.masked_key == "sk-p****************zzzz"
+
+
+def test_update_changes_only_what_is_sent(service, store) -> None:
+    created = service.create(openai(note="first", headers={"x-a": "1"}, api_version="2024-01-01"))
+    service.update(created["id"], {"name": "Renamed", "deployment_name": "d1"})
+    binding = store.bindings[created["id"]]
+    assert (binding.name, binding.note, dict(binding.headers)) == ("Renamed", "first", {"x-a": "1"})
+    assert binding.config == {"api_version": "2024-01-01", "deployment": "d1"}
+    service.update(created["id"], {"note": "", "api_version": "", "headers": {}})  # "" and {} clear
+    binding = store.bindings[created["id"]]
+    assert (binding.note, dict(binding.headers), dict(binding.config)) == (None, {}, {"deployment": "d1"})
+
+
+def test_update_with_nothing_to_change_writes_nothing(service, store, secrets) -> None:
+    created = service.create(openai())
+    before = store.bindings[created["id"]]
+    secrets.calls.clear()
+    service.update(created["id"], {"usage_limits": {"credit_limit": 1}})
+    assert store.bindings[created["id"]] is before and secrets.calls == []
+
+
+@pytest.mark.parametrize(
+    "create, update, param",
+    [
+        (openai(), {"provider": "anthropic"}, "provider"),
+        ({"name": "m", "provider": "mock"}, {"key": SECRET}, "key"),
+        ({"name": "o", "provider": "openai", "custom_host": "http://127.0.0.1:1/v1"}, {"custom_host": ""}, "key"),
+        (openai(), {"headers": {"authorization": "Bearer x"}}, "headers"),
+        (openai(), {"slug": "new-slug"}, "slug"),  # a slug never changes
+    ],
+)
+def test_invalid_updates_change_nothing(service, store, secrets, create, update, param) -> None:
+    created = service.create(create)
+    before = store.bindings[created["id"]]
+    secrets.calls.clear()
+    with pytest.raises(InvalidRequest) as raised:
+        service.update(created["id"], update)
+    assert raised.value.param == param
+    assert store.bindings[created["id"]] is before and secrets.calls == []
+
+
+def test_the_same_provider_may_be_resent_on_update(service) -> None:
+    created = service.create(openai())
+    service.update(created["id"], {"provider": "openai", "name": "same"})
+    assert service.get(created["id"])["name"] == "same"
+
+
+# --- delete -------------------------------------------------------------------------------------
+
+
+def test_delete_removes_the_binding_and_its_secret(service, store, secrets) -> None:
+    created = service.create(openai(slug="gone"))
+    ref = store.bindings[created["id"]].secret_ref
+    assert service.delete("gone") == {}
+    assert store.bindings == {} and secrets.deleted == [ref] and ref not in secrets.values
+    with pytest.raises(VirtualKeyNotFound):
+        service.get("gone")
+    with pytest.raises(VirtualKeyNotFound):
+        service.delete(created["id"])
+
+
+def test_a_failed_secret_delete_is_logged_without_the_key(service, store, secrets, caplog) -> None:
+    created = service.create(openai())
+    secrets.fail_deletes = True
+    caplog.set_level("DEBUG")
+    assert service.delete(created["id"]) == {}
+    assert store.bindings == {}
+    assert created["id"] in caplog.text and SECRET not in caplog.text
+
+
+def test_list_pages_and_searches(service) -> None:
+    for name in ("Alpha", "Beta", "Gamma"):
+        service.create(openai(name=name))
+    page = service.list({"current_page": "1", "page_size": "2"})
+    assert page["object"] == "list" and page["total"] == 3 and [v["name"] for v in page["data"]] == ["Gamma"]
+    assert [v["name"] for v in service.list({"search": "bet", "workspace_id": "ws"})["data"]] == ["Beta"]
+
+
+# --- the prompt service's check -----------------------------------------------------------------
+
+
+@pytest.fixture
+def prompts(store) -> PromptService:
+    templates = InMemoryStore()
+    return PromptService(templates, templates, virtual_keys=store)
+
+
+def test_a_prompt_may_only_name_an_existing_virtual_key(prompts, service) -> None:
+    created = service.create({"name": "Mock", "slug": "mock", "provider": "mock"})
+    body = {"name": "P", "string": CHAT, "parameters": {}}
+    with pytest.raises(InvalidRequest) as raised:
+        prompts.create_prompt({**body, "virtual_key": "sk-pasted-by-mistake-000000"})
+    assert (raised.value.status, raised.value.param, raised.value.type) == (400, "virtual_key", "invalid_request_error")
+    assert "sk-pasted" not in raised.value.message
+    by_slug = prompts.create_prompt({**body, "virtual_key": "mock"})
+    by_id = prompts.create_prompt({**body, "virtual_key": created["id"]})
+    assert prompts.get_prompt(by_slug["id"])["virtual_key"] == "mock"  # stored as sent
+    with pytest.raises(InvalidRequest) as raised:
+        prompts.update_prompt(by_id["id"], {"patch": True, "virtual_key": "nope"})
+    assert raised.value.param == "virtual_key"
+    assert prompts.update_prompt(by_id["id"], {"patch": True, "virtual_key": "mock"})["version"] == 2
+
+
+def test_a_virtual_key_copied_forward_by_patch_is_not_rechecked(prompts, service) -> None:
+    service.create({"name": "Mock", "slug": "mock", "provider": "mock"})
+    created = prompts.create_prompt({"name": "P", "string": CHAT, "parameters": {}, "virtual_key": "mock"})
+    service.delete("mock")
+    assert prompts.update_prompt(created["id"], {"patch": True, "string": CHAT + " "})["version"] == 2
+
+
+def test_without_a_virtual_key_store_nothing_is_checked() -> None:
+    templates = InMemoryStore()
+    prompts = PromptService(templates, templates)
+    assert prompts.create_prompt({"name": "P", "string": CHAT, "parameters": {}, "virtual_key": "anything"})["id"]
