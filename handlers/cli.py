@@ -86,7 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
         container = build_container(replace(settings, dynamodb_endpoint=endpoint))
         if _first_serve(data_dir, created, container.service):
             if not args.no_examples:
-                loaded = load_examples(container.service, EXAMPLES_DIR)
+                loaded = load_examples(container.service, EXAMPLES_DIR, container.virtual_keys.service)
                 print(f"Loaded {loaded} sample prompts from {EXAMPLES_DIR}.")
             if not settings.admin_key:
                 minted = mint_key("local-admin", frozenset({Scope.ADMIN}), utc_now())

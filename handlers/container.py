@@ -6,11 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.auth import Authenticator, mint_key
+from core.completions import CompletionService
 from core.models import Scope
+from core.providers import Timeouts
 from core.service import PromptService, utc_now
 from handlers.http_app import create_app
+from handlers.virtual_key_wiring import VirtualKeyParts, build_virtual_keys
 from infra.cache import CachingTemplateStore
 from infra.dynamodb_store import DynamoStore
+from infra.providers import ProviderRegistry
+from infra.providers.retry import RetryPolicy
 from infra.settings import Settings
 
 
@@ -20,9 +25,12 @@ class Container:
     store: DynamoStore
     service: PromptService
     auth: Authenticator
+    virtual_keys: VirtualKeyParts
+    completions: CompletionService
 
     def asgi_app(self) -> Any:
-        return create_app(self.service, self.auth, max_body_bytes=self.settings.max_body_bytes)
+        return create_app(self.service, self.auth, completions=self.completions,
+                          virtual_keys=self.virtual_keys.service, max_body_bytes=self.settings.max_body_bytes)
 
 
 def build_container(settings: Settings | None = None) -> Container:
@@ -33,4 +41,10 @@ def build_container(settings: Settings | None = None) -> Container:
     if settings.admin_key:
         static_keys.append(mint_key("CUECARD_ADMIN_KEY", frozenset({Scope.ADMIN}), utc_now(), key=settings.admin_key).record)
     auth = Authenticator(store, ttl=settings.auth_cache_ttl, static_keys=static_keys)
-    return Container(settings, store, PromptService(templates, store), auth)
+    virtual_keys = build_virtual_keys(settings, store)
+    service = PromptService(templates, store, virtual_keys=virtual_keys.bindings)
+    timeouts = Timeouts(connect=settings.provider_connect_timeout, first_byte=settings.provider_first_byte_timeout,
+                        read=settings.provider_read_timeout, total=settings.provider_total_timeout)
+    providers = ProviderRegistry(retry=RetryPolicy(max_attempts=settings.provider_max_attempts))
+    completions = CompletionService(service, virtual_keys.bindings, virtual_keys.secrets, providers, timeouts=timeouts)
+    return Container(settings, store, service, auth, virtual_keys, completions)

@@ -17,9 +17,11 @@ from core.completions import CompletionService
 from core.errors import CuecardError, InvalidRequest, PayloadTooLarge
 from core.models import Kind, Scope
 from core.service import PromptService
+from core.virtual_keys import VirtualKeyService
 from handlers.asgi_edge import EdgeMiddleware
 from handlers.sse import HEADERS as SSE_HEADERS
 from handlers.sse import sse_frames
+from handlers.virtual_key_routes import add_virtual_key_routes
 
 logger = logging.getLogger("cuecard.http")
 JSON_TYPES = ("application/json", "text/plain", "")
@@ -68,7 +70,7 @@ def _version_headers(version: Any) -> dict[str, str]:
 
 
 def create_app(service: PromptService, auth: Authenticator, *, completions: CompletionService | None = None,
-               max_body_bytes: int = 1_048_576) -> Any:
+               virtual_keys: VirtualKeyService | None = None, max_body_bytes: int = 1_048_576) -> Any:
     """The ASGI app: FastAPI routes under `/v1` and at the root, wrapped by the edge middleware."""
     app = FastAPI(title="cuecard", version="0.1.0", docs_url="/docs", redoc_url=None)
     router = APIRouter()
@@ -212,6 +214,9 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
     @router.delete("/labels/{label_id}")
     async def delete_label(label_id: str, request: Request) -> Response:
         return await admin(request, Scope.WRITE, service.delete_label, label_id)
+
+    if virtual_keys is not None:
+        add_virtual_key_routes(router, virtual_keys, allow)
 
     @router.get("/health", include_in_schema=False)
     async def health() -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable, Mapping, TypeVar
 
@@ -20,6 +21,24 @@ class Settings:
     auth_cache_ttl: float = 60.0
     max_body_bytes: int = 1_048_576
     admin_key: str | None = None
+    # Provider keys of virtual keys live in AWS Secrets Manager (the embedded server serves it locally).
+    secrets_endpoint: str | None = None  # None: the DynamoDB endpoint when one is set (local), else AWS
+    secret_prefix: str = "cuecard/"  # secret names are <prefix>virtual-keys/<binding id>
+    secret_cache_ttl: float = 300.0  # seconds a warm process keeps a provider key in memory (0: no cache)
+    virtual_key_cache_ttl: float = 30.0  # seconds a warm process keeps a binding in memory (0: no cache)
+    secret_force_delete: bool = False  # delete provider keys at once instead of after a recovery window
+    secret_recovery_days: int = 7  # Secrets Manager's recovery window for a deleted key (7-30)
+    # Calls to LLM providers, in seconds. first_byte bounds the wait for a stream's first token.
+    provider_connect_timeout: float = 5.0
+    provider_first_byte_timeout: float = 60.0
+    provider_read_timeout: float = 120.0
+    provider_total_timeout: float = 600.0
+    provider_max_attempts: int = 3  # for 429, 5xx and refused connections, before any byte reached the client
+
+    @property
+    def secrets_endpoint_url(self) -> str | None:
+        """Where Secrets Manager is reached: the explicit endpoint, else the local DynamoDB one, else AWS."""
+        return self.secrets_endpoint or self.dynamodb_endpoint
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -33,6 +52,17 @@ class Settings:
             auth_cache_ttl=_read(env, "CUECARD_AUTH_CACHE_TTL", _non_negative_float, 60.0),
             max_body_bytes=_read(env, "CUECARD_MAX_BODY_BYTES", _positive_int, 1_048_576),
             admin_key=_read(env, "CUECARD_ADMIN_KEY", str, None),
+            secrets_endpoint=_read(env, "CUECARD_SECRETS_ENDPOINT", _endpoint, None),
+            secret_prefix=_read(env, "CUECARD_SECRET_PREFIX", _secret_prefix, "cuecard/"),
+            secret_cache_ttl=_read(env, "CUECARD_SECRET_CACHE_TTL", _non_negative_float, 300.0),
+            virtual_key_cache_ttl=_read(env, "CUECARD_VIRTUAL_KEY_CACHE_TTL", _non_negative_float, 30.0),
+            secret_force_delete=_read(env, "CUECARD_SECRET_FORCE_DELETE", _boolean, False),
+            secret_recovery_days=_read(env, "CUECARD_SECRET_RECOVERY_DAYS", _recovery_days, 7),
+            provider_connect_timeout=_read(env, "CUECARD_PROVIDER_CONNECT_TIMEOUT", _positive_float, 5.0),
+            provider_first_byte_timeout=_read(env, "CUECARD_PROVIDER_FIRST_BYTE_TIMEOUT", _positive_float, 60.0),
+            provider_read_timeout=_read(env, "CUECARD_PROVIDER_READ_TIMEOUT", _positive_float, 120.0),
+            provider_total_timeout=_read(env, "CUECARD_PROVIDER_TOTAL_TIMEOUT", _positive_float, 600.0),
+            provider_max_attempts=_read(env, "CUECARD_PROVIDER_MAX_ATTEMPTS", _positive_int, 3),
         )
 
 
@@ -60,10 +90,42 @@ def _endpoint(raw: str) -> str:
     return raw.rstrip("/")
 
 
+_SECRET_NAME_CHARS = re.compile(r"^[A-Za-z0-9/_+=.@-]*$")
+
+
+def _secret_prefix(raw: str) -> str:
+    if not _SECRET_NAME_CHARS.match(raw) or len(raw) > 256:
+        raise ValueError("expected letters, digits and /_+=.@- only, such as cuecard/prod/")
+    return raw
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _recovery_days(raw: str) -> int:
+    value = int(raw)
+    if not 7 <= value <= 30:
+        raise ValueError("Secrets Manager's recovery window is 7 to 30 days")
+    return value
+
+
 def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if not math.isfinite(value) or value < 0:
         raise ValueError("expected a number of seconds >= 0")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("expected a number of seconds > 0")
     return value
 
 

@@ -30,7 +30,8 @@ def lambda_module(settings, monkeypatch):
     monkeypatch.setenv("CUECARD_DYNAMODB_ENDPOINT", settings.dynamodb_endpoint)
     monkeypatch.setenv("CUECARD_TABLE", settings.table_name)
     monkeypatch.setenv("CUECARD_ADMIN_KEY", ENV["CUECARD_ADMIN_KEY"])
-    load_examples(build_container(settings).service, ROOT / "examples" / "prompts")
+    container = build_container(settings)
+    load_examples(container.service, ROOT / "examples" / "prompts", container.virtual_keys.service)
     sys.modules.pop("handlers.lambda_api", None)
     module = importlib.import_module("handlers.lambda_api")
     yield module
