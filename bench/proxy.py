@@ -71,15 +71,20 @@ def time_to_first_token(client: httpx.Client, url: str, body: dict, headers: dic
     start = time.perf_counter()
     with client.stream("POST", url, json=body, headers=headers) as response:
         assert response.status_code == 200
-        for line in response.iter_lines():
-            if line.startswith("data: ") and '"content":"' in line and '"content":""' not in line:
+        lines = response.iter_lines()
+        for line in lines:
+            if line.startswith("data: {") and _has_content(json.loads(line[6:])):
                 elapsed = time.perf_counter() - start
                 break
         else:
             raise AssertionError("no content token")
-        for _ in response.iter_lines():
+        for _ in lines:
             pass
     return elapsed
+
+
+def _has_content(chunk: dict) -> bool:
+    return any((choice.get("delta") or {}).get("content") for choice in chunk.get("choices") or [])
 
 
 def main() -> None:
