@@ -163,3 +163,13 @@ class VirtualKey:
     headers: Mapping[str, str] = field(default_factory=dict)  # extra, non-secret request headers
     config: Mapping[str, Any] = field(default_factory=dict)  # provider options: api_version, region, ...
     note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """Something that happened, for EventBridge: `source` (e.g. `cuecard.prompts`), `detail_type`
+    (e.g. `Prompt Version Created`) and a JSON-able `detail`."""
+
+    source: str
+    detail_type: str
+    detail: Mapping[str, Any]

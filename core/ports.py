@@ -6,9 +6,9 @@ lost race that retries could not settle, StoreUnavailable when the store itself 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from core.models import ApiKeyRecord, Entity, Kind, Label, TemplateVersion, VersionDraft, VirtualKey
+from core.models import ApiKeyRecord, DomainEvent, Entity, Kind, Label, TemplateVersion, VersionDraft, VirtualKey
 from core.references import Reference
 
 
@@ -104,6 +104,14 @@ class SecretStore(Protocol):
     def get_secret(self, ref: str) -> str: ...
 
     def delete_secret(self, ref: str) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """Publishes domain events (EventBridge). Raises StoreUnavailable-like core errors on failure."""
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Publishes all of `events` or raises; partial failures are retried inside, then raised."""
+        ...
 
 
 class Clock(Protocol):

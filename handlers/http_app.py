@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from core.actor import current_actor, describe_key
 from core.auth import Authenticator
 from core.completions import CompletionService
 from core.errors import CuecardError, InvalidRequest, PayloadTooLarge
@@ -76,7 +77,8 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
     router = APIRouter()
 
     def allow(request: Request, scope: Scope) -> None:
-        auth.check(_api_key(request), scope)
+        record = auth.check(_api_key(request), scope)
+        current_actor.set(describe_key(record.name, record.key_id))
 
     async def body_of(request: Request, default: Any = None) -> Any:
         return await _json_body(request, max_body_bytes, default=default)

@@ -34,6 +34,11 @@ class Settings:
     provider_read_timeout: float = 120.0
     provider_total_timeout: float = 600.0
     provider_max_attempts: int = 3  # for 429, 5xx and refused connections, before any byte reached the client
+    # Event-driven integrations (template.yaml sets these on the worker and change-event functions).
+    event_bus_name: str = "default"  # EventBridge bus for cuecard.prompts and cuecard.jobs events
+    events_endpoint: str | None = None  # None: AWS (tests point it elsewhere)
+    sqs_endpoint: str | None = None  # None: AWS
+    job_idempotency_ttl: int = 86_400  # seconds a finished job's result is kept to answer redeliveries
 
     @property
     def secrets_endpoint_url(self) -> str | None:
@@ -63,6 +68,10 @@ class Settings:
             provider_read_timeout=_read(env, "CUECARD_PROVIDER_READ_TIMEOUT", _positive_float, 120.0),
             provider_total_timeout=_read(env, "CUECARD_PROVIDER_TOTAL_TIMEOUT", _positive_float, 600.0),
             provider_max_attempts=_read(env, "CUECARD_PROVIDER_MAX_ATTEMPTS", _positive_int, 3),
+            event_bus_name=_read(env, "CUECARD_EVENT_BUS", str, "default"),
+            events_endpoint=_read(env, "CUECARD_EVENTS_ENDPOINT", _endpoint, None),
+            sqs_endpoint=_read(env, "CUECARD_SQS_ENDPOINT", _endpoint, None),
+            job_idempotency_ttl=_read(env, "CUECARD_JOB_IDEMPOTENCY_TTL", _positive_int, 86_400),
         )
 
 
