@@ -46,9 +46,46 @@ ERROR_TABLE: dict[str, tuple[type[CuecardError], str]] = {
     "secretsmanager:EncryptionFailure": (StoreUnavailable, "The secret store could not encrypt the provider key (KMS)."),
     "secretsmanager:LimitExceededException": (StoreUnavailable, "The secret store refused: an account limit is reached."),
     "secretsmanager:InternalServiceError": (StoreUnavailable, "The secret store had an internal error; retry shortly."),
+    # EventBridge (change and job events), keyed "events:<code>": a PutEvents call's error codes, and the
+    # ErrorCode of a single failed entry in its answer. A code not listed is StoreUnavailable ("the event bus ...").
+    **{f"events:{code}": (StoreUnavailable, "The event bus is throttling requests; retry shortly.")
+       for code in THROTTLING_CODES},
+    "events:InternalException": (StoreUnavailable, "The event bus had an internal error; retry shortly."),
+    "events:InternalFailure": (StoreUnavailable, "The event bus had an internal error; retry shortly."),
+    "events:ResourceNotFoundException": (StoreUnavailable, "The event bus does not exist; check CUECARD_EVENT_BUS."),
+    "events:AccessDeniedException": (
+        StoreUnavailable, "cuecard may not put events on its event bus; check the function's events:PutEvents policy."),
+    "events:NotAuthorizedForSourceException": (
+        StoreUnavailable, "cuecard may not put events with this source on its event bus; check the bus policy."),
+    "events:NotAuthorizedForDetailTypeException": (
+        StoreUnavailable, "cuecard may not put events with this detail-type on its event bus; check the bus policy."),
+    "events:MalformedDetail": (StoreUnavailable, "The event bus refused an event's detail as malformed JSON."),
+    "events:InvalidArgument": (StoreUnavailable, "The event bus refused an event as invalid."),
+    # SQS (job results sent to a job's reply_to queue), keyed "sqs:<code>". Any failure fails that
+    # delivery: the jobs queue retries it (the result is kept, the LLM is not called again), then dead-letters it.
+    **{f"sqs:{code}": (StoreUnavailable, "The reply queue is throttling requests; retry shortly.")
+       for code in (*THROTTLING_CODES, "RequestThrottled", "KmsThrottled")},
+    **{f"sqs:{code}": (StoreUnavailable, "The job's reply_to queue does not exist.")
+       for code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
+                    "AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently")},
+    **{f"sqs:{code}": (StoreUnavailable, "cuecard may not send to the job's reply_to queue; check the worker's "
+                                         "sqs:SendMessage policy and the queue's own policy.")
+       for code in ("AccessDenied", "AccessDeniedException", "InvalidSecurity", "InvalidAddress")},
+    **{f"sqs:{code}": (StoreUnavailable, "The reply queue's KMS key refused the message; check its key policy.")
+       for code in ("KmsAccessDenied", "KmsDisabled", "KmsInvalidKeyUsage", "KmsInvalidState", "KmsNotFound",
+                    "KmsOptInRequired")},
+    **{f"sqs:{code}": (StoreUnavailable, "The reply queue refused the result message as invalid or too large.")
+       for code in ("InvalidMessageContents", "InvalidParameterValue", "UnsupportedOperation",
+                    "AWS.SimpleQueueService.UnsupportedOperation")},
 }
 _UNAVAILABLE = "The prompt store is unavailable; retry shortly."
-_UNAVAILABLE_BY_SERVICE = {"secretsmanager": "The secret store is unavailable; retry shortly."}
+_UNAVAILABLE_BY_SERVICE = {
+    "secretsmanager": "The secret store is unavailable; retry shortly.",
+    "events": "The event bus is unavailable; retry shortly.",
+    "sqs": "The reply queue is unavailable; retry shortly.",
+}
+# PutEvents entry ErrorCodes worth sending again (AWS: the rest are non-retryable).
+RETRYABLE_EVENT_ENTRY_CODES = frozenset({"InternalFailure", "ThrottlingException"})
 
 
 def error_code(exc: BaseException) -> str:
@@ -84,14 +121,20 @@ def _mentions_item_size(message: str) -> bool:
     return "item size" in text and ("exceed" in text or "maximum" in text)
 
 
+def translate_code(code: str, service: str) -> CuecardError:
+    """The core error an AWS error code stands for when there is no exception to translate, such as the
+    ErrorCode of one failed entry in a PutEvents answer (`service` other than dynamodb)."""
+    error_class, message = ERROR_TABLE.get(
+        f"{service}:{code}", (StoreUnavailable, _UNAVAILABLE_BY_SERVICE.get(service, _UNAVAILABLE)))
+    return error_class(message)
+
+
 def translate(exc: BaseException, service: str = "dynamodb") -> CuecardError:
     """The core error a botocore/boto error stands for. Never echoes request data."""
     if isinstance(exc, CuecardError):
         return exc
     if service != "dynamodb":  # another AWS service: its own entries, else unavailable
-        error_class, message = ERROR_TABLE.get(
-            f"{service}:{error_code(exc)}", (StoreUnavailable, _UNAVAILABLE_BY_SERVICE.get(service, _UNAVAILABLE)))
-        return error_class(message)
+        return translate_code(error_code(exc), service)
     if is_item_too_large(exc):
         return PayloadTooLarge(ITEM_TOO_LARGE_MESSAGE)
     code = error_code(exc)

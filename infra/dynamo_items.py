@@ -25,6 +25,7 @@ PUBLISHED_SK = "PTR#published"
 LATEST_SK = "PTR#latest"
 LABEL_POINTER_PREFIX = "PTR#label#"
 VERSION_ID_PREFIX = "VID#"
+ACTOR = "actor"  # who made the change: on HEAD items (the last change) and V# items (the version's author)
 LABEL_TYPE = "label"
 API_KEY_TYPE = "apikey"
 
@@ -96,8 +97,8 @@ def _get(item: Mapping[str, Any], name: str, default: Any = None) -> Any:
 # --- versions ----------------------------------------------------------------------------------
 
 
-def version_item(version: TemplateVersion, sk: str) -> Item:
-    """A V# item (sk = version_sk) or a pointer copy of it (sk = PTR#...)."""
+def version_item(version: TemplateVersion, sk: str, *, actor: str | None = None) -> Item:
+    """A V# item (sk = version_sk) or a pointer copy of it (sk = PTR#...); `actor` wrote the version."""
     item: Item = {
         **key(entity_pk(version.kind, version.entity_id), sk),
         "alias": s(alias(version.kind, version.slug)),
@@ -119,6 +120,7 @@ def version_item(version: TemplateVersion, sk: str) -> Item:
     _optional(item, "tools", version.tools)
     _optional(item, "tool_choice", version.tool_choice)
     _optional(item, "functions", version.functions)
+    _optional(item, ACTOR, actor)
     return item
 
 
@@ -158,8 +160,8 @@ def is_deleted(item: Mapping[str, Any]) -> bool:
 # --- entities ----------------------------------------------------------------------------------
 
 
-def head_item(entity: Entity) -> Item:
-    """A new HEAD: version 1 is both latest and published; `revision` counts HEAD writes."""
+def head_item(entity: Entity, *, actor: str | None = None) -> Item:
+    """A new HEAD: version 1 is both latest and published; `revision` counts HEAD writes, `actor` made the last."""
     item: Item = {
         **key(entity_pk(entity.kind, entity.id), HEAD_SK),
         "alias": s(alias(entity.kind, entity.slug)),
@@ -180,6 +182,7 @@ def head_item(entity: Entity) -> Item:
         "revision": n(1),
     }
     _optional(item, "workspace_id", entity.workspace_id)
+    _optional(item, ACTOR, actor)
     return item
 
 
@@ -203,6 +206,11 @@ def entity_from_item(item: Mapping[str, Any]) -> Entity:
 
 def revision_of(item: Mapping[str, Any]) -> int:
     return int(_get(item, "revision", 0))
+
+
+def actor_of(item: Mapping[str, Any]) -> str | None:
+    """Who made the item's last change (HEAD) or wrote it (V#); None on items older than actor recording."""
+    return _get(item, ACTOR)
 
 
 # --- labels ------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """DynamoStore: TemplateStore, LabelStore and ApiKeyStore on one DynamoDB table (low-level client).
 
+Every HEAD write records who made it (`actor`, from core.actor; `system` when no caller is known, e.g.
+the CLI), and every new V# item records who wrote it; change events read them from the table's stream.
+
 Keys: ids are UUIDs; anything else is a slug. A slug resolves through the `by_alias` GSI in one
 Query; the answer's id is remembered (slugs never change) so later reads are consistent GetItems by
 id. A GSI miss (eventual consistency right after create) falls back to the slug guard item.
@@ -26,6 +29,7 @@ from core.errors import (
     PromptNotFound,
     VersionNotFound,
 )
+from core.actor import actor_or_system
 from core.models import BUILTIN_LABELS, ApiKeyRecord, Entity, Kind, Label, TemplateVersion, VersionDraft
 from core.references import Reference, check_label_name
 from infra import dynamo_items as items
@@ -164,11 +168,12 @@ class DynamoStore:
             raise InvalidRequest(f"{kind.value} id {entity.id!r} must be a lower-case UUID string")
         if is_entity_id(entity.slug):
             raise InvalidRequest(f"slug {entity.slug!r} must not look like an id")
+        actor = actor_or_system()
         version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
-        version_item = self._sized(items.version_item(version, items.version_sk(1)))
+        version_item = self._sized(items.version_item(version, items.version_sk(1), actor=actor))
         guard = {**items.slug_guard_key(kind, entity.slug), "entity_id": s(entity.id)}
         transaction = [
-            self._put(items.head_item(entity), "attribute_not_exists(pk)"),
+            self._put(items.head_item(entity, actor=actor), "attribute_not_exists(pk)"),
             self._put(guard, "attribute_not_exists(pk)"),
             self._put(version_item, "attribute_not_exists(pk)"),
             self._put(items.pointer_copy(version_item, items.LATEST_SK)),
@@ -190,17 +195,18 @@ class DynamoStore:
         entity_id = self._entity_id(kind, key)
         pk = items.entity_pk(kind, entity_id)
         deadline = time.monotonic() + self._append_deadline
+        actor = actor_or_system()
         for attempt in range(self._append_attempts):
             latest_item = self._get(items.key(pk, items.LATEST_SK))
             if latest_item is None:
                 raise self._missing(kind, key, entity_id, Reference(key, "latest"))
             latest = items.version_from_item(latest_item)
             version = TemplateVersion.from_draft(kind, entity_id, latest.slug, latest.version + 1, build(latest))
-            version_item = self._sized(items.version_item(version, items.version_sk(version.version)))
+            version_item = self._sized(items.version_item(version, items.version_sk(version.version), actor=actor))
             transaction = [
                 self._update(
                     items.key(pk, items.HEAD_SK),
-                    "SET latest_version = :next, updated_at = :now, revision = revision + :one",
+                    "SET latest_version = :next, updated_at = :now, revision = revision + :one, actor = :actor",
                     "latest_version = :previous AND deleted = :false",
                     values={
                         ":next": n(version.version),
@@ -208,6 +214,7 @@ class DynamoStore:
                         ":now": s(version.created_at),
                         ":one": _ONE,
                         ":false": _FALSE,
+                        ":actor": s(actor),
                     },
                 ),
                 self._put(version_item, "attribute_not_exists(pk)"),
@@ -230,10 +237,11 @@ class DynamoStore:
         if unknown:
             raise InvalidRequest(f"cannot change {', '.join(sorted(unknown))} of a {kind.value}")
         entity_id = self._entity_id(kind, key)
-        sets = ["updated_at = :now", "revision = revision + :one"]
+        sets = ["updated_at = :now", "revision = revision + :one", "actor = :actor"]
         removes: list[str] = []
         names: dict[str, str] = {}  # `name` is a DynamoDB reserved word
-        values: dict[str, Any] = {":now": s(self._now()), ":one": _ONE, ":false": _FALSE}
+        values: dict[str, Any] = {
+            ":now": s(self._now()), ":one": _ONE, ":false": _FALSE, ":actor": s(actor_or_system())}
         for field, value in changes.items():
             names[f"#{field}"] = field
             if value is None and field == "workspace_id":
@@ -269,9 +277,10 @@ class DynamoStore:
         transaction = [
             self._update(
                 items.key(pk, items.HEAD_SK),
-                "SET published_version = :version, updated_at = :now, revision = revision + :one",
+                "SET published_version = :version, updated_at = :now, revision = revision + :one, actor = :actor",
                 "attribute_exists(pk) AND deleted = :false",
-                values={":version": n(version), ":now": s(self._now()), ":one": _ONE, ":false": _FALSE},
+                values={":version": n(version), ":now": s(self._now()), ":one": _ONE, ":false": _FALSE,
+                        ":actor": s(actor_or_system())},
             ),
             self._put(items.pointer_copy(version_item, items.PUBLISHED_SK)),
         ]
@@ -293,10 +302,11 @@ class DynamoStore:
         transaction = [
             self._update(
                 items.key(pk, items.HEAD_SK),
-                "SET labels.#label = :version, updated_at = :now, revision = revision + :one",
+                "SET labels.#label = :version, updated_at = :now, revision = revision + :one, actor = :actor",
                 "attribute_exists(pk) AND deleted = :false",
                 names={"#label": label},
-                values={":version": n(version), ":now": s(self._now()), ":one": _ONE, ":false": _FALSE},
+                values={":version": n(version), ":now": s(self._now()), ":one": _ONE, ":false": _FALSE,
+                        ":actor": s(actor_or_system())},
             ),
             self._put(items.pointer_copy(version_item, items.label_pointer_sk(label))),
         ]
@@ -323,6 +333,7 @@ class DynamoStore:
     def delete(self, kind: Kind, key: str) -> None:
         entity_id = self._entity_id(kind, key)
         pk = items.entity_pk(kind, entity_id)
+        actor = actor_or_system()
         for _ in range(20):
             head = self._get(items.key(pk, items.HEAD_SK))
             if head is None:
@@ -338,7 +349,8 @@ class DynamoStore:
             transaction = [
                 self._update(
                     items.key(pk, items.HEAD_SK),
-                    "SET deleted = :true, updated_at = :now, revision = revision + :one REMOVE entity_type",
+                    "SET deleted = :true, updated_at = :now, revision = revision + :one, actor = :actor"
+                    " REMOVE entity_type",
                     "revision = :revision AND deleted = :false",
                     values={
                         ":true": _TRUE,
@@ -346,6 +358,7 @@ class DynamoStore:
                         ":now": s(self._now()),
                         ":one": _ONE,
                         ":revision": n(items.revision_of(head)),
+                        ":actor": s(actor),
                     },
                 ),
                 *(self._delete(pointer) for pointer in pointers),
@@ -612,6 +625,7 @@ class DynamoStore:
             )
 
     def _move_label_pointer(self, pk: str, old: str, new: str) -> None:
+        actor = actor_or_system()
         for _ in range(20):
             head = self._get(items.key(pk, items.HEAD_SK))
             if head is None or items.is_deleted(head):
@@ -620,14 +634,14 @@ class DynamoStore:
             if old not in labels:
                 return
             keep_newer = new in labels  # labelled under the new name since the rename: that wins
-            values = {":one": _ONE, ":revision": n(items.revision_of(head))}
+            values = {":one": _ONE, ":revision": n(items.revision_of(head)), ":actor": s(actor)}
             if not keep_newer:
                 values[":version"] = labels[old]
             transaction = [
                 self._update(
                     items.key(pk, items.HEAD_SK),
                     ("SET " if keep_newer else "SET labels.#new = :version, ")
-                    + "revision = revision + :one REMOVE labels.#old",
+                    + "revision = revision + :one, actor = :actor REMOVE labels.#old",
                     "revision = :revision",
                     names={"#old": old} if keep_newer else {"#old": old, "#new": new},
                     values=values,

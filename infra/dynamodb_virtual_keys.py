@@ -6,7 +6,8 @@ Items (same table and client as DynamoStore):
 - `pk = slug#virtual_key#<slug>`, `sk = GUARD`: keeps slugs unique and holds a full copy of the
   binding (no `entity_type`, so it is not listed), so a slug resolves in one consistent GetItem.
 Create, update and delete write both items in one transaction. A binding holds `secret_ref` and
-`masked_key`, never the provider key itself (that lives in the SecretStore).
+`masked_key`, never the provider key itself (that lives in the SecretStore), and `actor`: who made
+its last change (core.actor).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Callable, Mapping
 
 from botocore.exceptions import ClientError
 
+from core.actor import actor_or_system
 from core.errors import Conflict, InvalidRequest, VirtualKeyNotFound
 from core.models import VirtualKey
 from core.ports import VirtualKeyStore
@@ -54,6 +56,7 @@ def _attributes(binding: VirtualKey, revision: int) -> Item:
         "headers": to_attr(dict(binding.headers), name="headers"),
         "config": to_attr(dict(binding.config), name="config"),
         "revision": n(revision),
+        "actor": s(actor_or_system()),  # who made the last change, like prompt HEAD items
     }
     for field in _OPTIONAL_FIELDS:
         value = getattr(binding, field)
