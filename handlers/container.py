@@ -10,7 +10,6 @@ from core.completions import CompletionService
 from core.models import Scope
 from core.providers import Timeouts
 from core.service import PromptService, utc_now
-from handlers.http_app import create_app
 from handlers.virtual_key_wiring import VirtualKeyParts, build_virtual_keys
 from infra.cache import CachingTemplateStore
 from infra.dynamodb_store import DynamoStore
@@ -29,6 +28,8 @@ class Container:
     completions: CompletionService
 
     def asgi_app(self) -> Any:
+        from handlers.http_app import create_app  # FastAPI only where HTTP is served, not in the worker
+
         return create_app(self.service, self.auth, completions=self.completions,
                           virtual_keys=self.virtual_keys.service, max_body_bytes=self.settings.max_body_bytes)
 

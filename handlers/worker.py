@@ -1,0 +1,102 @@
+"""WorkerFunction: jobs from the `JobsQueue` SQS queue -> rendered or completed -> a result message.
+
+Thin: each SQS record's body goes to `core.jobs.JobWorker.handle`, which parses the job, claims its
+job_id in the ledger (so a redelivery never calls the LLM again), runs it and delivers the result
+(to the job's `reply_to` queue, else as a `cuecard.jobs` event on EventBridge). Powertools'
+BatchProcessor answers with a partial batch response: only the records whose handling raised are
+listed in `batchItemFailures` (the event source mapping needs `ReportBatchItemFailures`), so SQS
+retries just those, and its redrive policy dead-letters one that keeps failing.
+
+- An invalid job (not JSON, a missing or wrong field) is answered with a `Job Failed` message giving
+  the reason, and counts as processed: it is never retried and blocks nothing else in its batch.
+- A job that cannot succeed (unknown prompt, a provider's 4xx) ends in a `Job Failed` result, kept.
+- Anything transient (store, provider 5xx or timeout, a failed delivery, another delivery still
+  running the same job) fails only that record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from core.jobs import JobLedger, JobReplies, JobRunner, JobWorker
+from core.ports import EventPublisher
+
+if TYPE_CHECKING:  # the container itself is imported when the worker is first built
+    from handlers.container import Container
+
+log = logging.getLogger("cuecard.worker")
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+# Extra seconds a claim outlives the invocation that made it: room for clock skew between worker containers.
+LEASE_MARGIN_SECONDS = 10.0
+
+
+def build_worker(container: Container, publisher: EventPublisher, replies: JobReplies, *,
+                 ledger: JobLedger | None = None) -> JobWorker:
+    """The job worker on `container`'s prompts and completions (tests pass fakes for the rest)."""
+    if ledger is None:
+        from infra.dynamodb_job_ledger import DynamoJobLedger
+
+        ledger = DynamoJobLedger.from_settings(container.settings, client=container.store.client)
+    return JobWorker(JobRunner(container.service, container.completions), ledger, publisher, replies)
+
+
+def build_handler(build: Callable[[], JobWorker]) -> Handler:
+    """The Lambda handler. `build` runs once, on the first invocation, and its worker is kept."""
+    worker: list[JobWorker] = []
+    lock = threading.Lock()
+
+    def get_worker() -> JobWorker:
+        if not worker:
+            with lock:
+                if not worker:
+                    worker.append(build())
+        return worker[0]
+
+    def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        jobs = get_worker()
+
+        def record_handler(record: SQSRecord) -> str:
+            try:
+                outcome = jobs.handle(record.body, lease_seconds=_lease_seconds(context))
+            except Exception as exc:
+                # Type and message only: core errors never quote variables or completions.
+                log.warning("job message %s failed, to be retried: %s: %s", record.message_id,
+                            type(exc).__name__, exc)
+                raise
+            log.info("job message %s: %s (job %s, %s)", record.message_id, outcome.action,
+                     outcome.message.get("job_id"), outcome.message.get("status"))
+            return outcome.action
+
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+
+    return handler
+
+
+def _lease_seconds(context: Any) -> float | None:
+    """How long a claim is held: until this invocation must have ended (None: the worker's default)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return remaining() / 1000 + LEASE_MARGIN_SECONDS
+
+
+def _default_worker() -> JobWorker:
+    """The deployed wiring: settings from the environment, EventBridge (CUECARD_EVENT_BUS), SQS replies."""
+    from handlers.container import build_container
+    from infra.eventbridge import EventBridgePublisher
+    from infra.job_replies import SqsJobReplies
+
+    container = build_container()
+    return build_worker(container, EventBridgePublisher.from_settings(container.settings),
+                        SqsJobReplies.from_settings(container.settings))
+
+
+handler = build_handler(_default_worker)
