@@ -1,5 +1,7 @@
 # `sam build` runs `make build-<LogicalId>` with ARTIFACTS_DIR set (Metadata: BuildMethod: makefile).
-# Dependencies are installed as arm64 wheels for the Lambda runtime, whatever machine builds them.
+# Dependencies are installed as arm64 wheels for the Lambda runtime, whatever machine builds them, so
+# `sam build` needs neither Docker nor `--use-container`. LAMBDA_PYTHON is the template's Runtime
+# (tests/deploy checks that they agree).
 LAMBDA_PYTHON ?= 3.13
 LAMBDA_PLATFORM ?= manylinux2014_aarch64
 PYTHON ?= python3
@@ -23,3 +25,13 @@ build-StreamFunction:
 	chmod +x "$(ARTIFACTS_DIR)/run.sh"
 
 .PHONY: build-StreamFunction
+
+build-WorkerFunction:
+	$(package)
+
+.PHONY: build-WorkerFunction
+
+build-ChangeEventsFunction:
+	$(package)
+
+.PHONY: build-ChangeEventsFunction
