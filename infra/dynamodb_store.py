@@ -271,9 +271,7 @@ class DynamoStore:
     def publish(self, kind: Kind, key: str, version: int) -> Entity:
         entity_id = self._entity_id(kind, key)
         pk = items.entity_pk(kind, entity_id)
-        version_item = self._get(items.key(pk, items.version_sk(version)))
-        if version_item is None or items.is_deleted(version_item):
-            raise self._missing(kind, key, entity_id, Reference(key, "number", number=version))
+        version_item = self._live_version_item(kind, key, entity_id, version)
         transaction = [
             self._update(
                 items.key(pk, items.HEAD_SK),
@@ -288,6 +286,14 @@ class DynamoStore:
             raise self._entity_not_found(kind, key)
         return items.entity_from_item(self._live_head(kind, entity_id, key))
 
+    def _live_version_item(self, kind: Kind, key: str, entity_id: str, version: int) -> Item:
+        """Version `version`'s item, or the NotFound that `key@version` would raise."""
+        pk = items.entity_pk(kind, entity_id)
+        version_item = self._get(items.key(pk, items.version_sk(version)))
+        if version_item is None or items.is_deleted(version_item):
+            raise self._missing(kind, key, entity_id, Reference(key, "number", number=version))
+        return version_item
+
     @translated("set_label")
     def set_label(self, key: str, version: int, label: str) -> Entity:
         kind = Kind.PROMPT
@@ -296,9 +302,7 @@ class DynamoStore:
         label_id = None if label in BUILTIN_LABELS else self._label_id_by_name(label)
         if label not in BUILTIN_LABELS and label_id is None:
             raise LabelNotFound(f"label {label} not found")
-        version_item = self._get(items.key(pk, items.version_sk(version)))
-        if version_item is None or items.is_deleted(version_item):
-            raise self._missing(kind, key, entity_id, Reference(key, "number", number=version))
+        version_item = self._live_version_item(kind, key, entity_id, version)
         transaction = [
             self._update(
                 items.key(pk, items.HEAD_SK),
