@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", default=os.environ.get("CUECARD_DATA_DIR", DEFAULT_DATA_DIR),
                        help="where prompts are kept between runs (default: ./.cuecard)")
     serve.add_argument("--dynamodb-port", type=int, default=0, help="port of the embedded DynamoDB (default: any free)")
+    serve.add_argument("--dynamodb-host", default="127.0.0.1",
+                       help="address the embedded DynamoDB listens on (0.0.0.0 lets `sam local invoke` containers in)")
     serve.add_argument("--no-examples", action="store_true", help="do not load the sample prompts on first start")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
@@ -81,7 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
     _local_credentials()
     data_dir = Path(args.data_dir).resolve()
     settings = Settings.from_env()
-    with local_endpoint(data_dir, port=args.dynamodb_port) as endpoint:
+    with local_endpoint(data_dir, host=args.dynamodb_host, port=args.dynamodb_port) as endpoint:
         created = ensure_table(endpoint, settings.table_name, settings.region)
         container = build_container(replace(settings, dynamodb_endpoint=endpoint))
         if _first_serve(data_dir, created, container.service):

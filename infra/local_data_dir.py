@@ -20,7 +20,7 @@ ENDPOINT_NAME = "endpoint"
 
 
 @contextmanager
-def local_endpoint(data_dir: Path, *, port: int = 0, wait: float = 10.0) -> Iterator[str]:
+def local_endpoint(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0, wait: float = 10.0) -> Iterator[str]:
     """Yields the endpoint URL of the embedded DynamoDB serving `data_dir`, starting one if none runs."""
     data_dir.mkdir(parents=True, exist_ok=True)
     endpoint_file = data_dir / ENDPOINT_NAME
@@ -31,7 +31,7 @@ def local_endpoint(data_dir: Path, *, port: int = 0, wait: float = 10.0) -> Iter
             yield _endpoint_of_owner(endpoint_file, wait)
             return
         try:
-            with LocalDynamoDB(port=port, data_dir=data_dir) as local:
+            with LocalDynamoDB(host, port, data_dir=data_dir) as local:
                 endpoint_file.write_text(local.endpoint_url)
                 try:
                     yield local.endpoint_url
