@@ -21,7 +21,7 @@ delivery that dies mid-call (its lease runs out) is taken over. Results are deli
 Errors are split in two: a job that can never succeed (invalid, unknown prompt, a provider's 4xx)
 ends in a `failed` message and is done; a transient failure (store or provider unavailable, a
 timeout, a failed delivery, another delivery still running the job) raises, so the queue retries it
-and finally dead-letters it.
+(after `retry_delay`: soon at first, then less often) and finally dead-letters it.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ MAX_JOB_ID_CHARS = 128
 MAX_MESSAGE_BYTES = 200_000
 # Upstream statuses that are worth retrying later rather than failing the job for good.
 RETRYABLE_UPSTREAM_STATUSES = frozenset({408, 409, 425, 429})
+# Backoff for a job that failed transiently: 10 s after its first delivery, doubling on each one
+# after, at most 15 minutes; less up to 20% at random, so jobs that failed together come back spread out.
+RETRY_BASE_SECONDS = 10
+RETRY_MAX_SECONDS = 900
+RETRY_JITTER = 0.2
 
 # Printable ASCII without spaces: what an SQS FIFO deduplication id accepts, so a job id can be one.
 _JOB_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -239,6 +244,16 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, UpstreamError):
         return error.status in RETRYABLE_UPSTREAM_STATUSES or error.status >= 500
     return isinstance(error, Conflict) or error.status >= 500
+
+
+def retry_delay(receive_count: int, jitter: float = 0.0) -> int:
+    """Seconds until a job message that failed transiently on its `receive_count`-th delivery is delivered
+    again: RETRY_BASE_SECONDS x 2^(receive_count - 1), at most RETRY_MAX_SECONDS, less `jitter` (a fraction
+    in [0, 1], random in production) x RETRY_JITTER of that. Pure: the caller draws the jitter."""
+    doublings = min(max(receive_count, 1) - 1, 32)  # past the cap anyway; keeps the number small
+    ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** doublings)
+    jitter = min(max(jitter, 0.0), 1.0)
+    return max(1, round(ceiling * (1 - RETRY_JITTER * jitter)))
 
 
 # --- running a job -------------------------------------------------------------------------------
@@ -484,6 +499,7 @@ __all__ = [
     "is_transient",
     "job_event",
     "parse_job",
+    "retry_delay",
     "salvage",
     "succeeded",
 ]

@@ -77,12 +77,25 @@ ERROR_TABLE: dict[str, tuple[type[CuecardError], str]] = {
     **{f"sqs:{code}": (StoreUnavailable, "The reply queue refused the result message as invalid or too large.")
        for code in ("InvalidMessageContents", "InvalidParameterValue", "UnsupportedOperation",
                     "AWS.SimpleQueueService.UnsupportedOperation")},
+    # SQS ChangeMessageVisibility on the jobs queue (the worker's retry backoff), keyed "sqs-visibility:<code>".
+    # The worker only logs these: the record is reported failed anyway, and SQS retries it at the queue's timeout.
+    **{f"sqs-visibility:{code}": (StoreUnavailable, "The jobs queue is throttling requests; retry shortly.")
+       for code in (*THROTTLING_CODES, "RequestThrottled")},
+    **{f"sqs-visibility:{code}": (StoreUnavailable, "cuecard may not delay job retries; check the worker's "
+                                                    "sqs:ChangeMessageVisibility policy on JobsQueue.")
+       for code in ("AccessDenied", "AccessDeniedException", "InvalidSecurity", "InvalidAddress")},
+    **{f"sqs-visibility:{code}": (StoreUnavailable, "The job message is no longer in flight (its receipt handle "
+                                                    "expired or it was deleted), so its retry could not be delayed.")
+       for code in ("ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight")},
+    **{f"sqs-visibility:{code}": (StoreUnavailable, "The jobs queue does not exist.")
+       for code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")},
 }
 _UNAVAILABLE = "The prompt store is unavailable; retry shortly."
 _UNAVAILABLE_BY_SERVICE = {
     "secretsmanager": "The secret store is unavailable; retry shortly.",
     "events": "The event bus is unavailable; retry shortly.",
     "sqs": "The reply queue is unavailable; retry shortly.",
+    "sqs-visibility": "The jobs queue is unavailable; retry shortly.",
 }
 # PutEvents entry ErrorCodes worth sending again (AWS: the rest are non-retryable).
 RETRYABLE_EVENT_ENTRY_CODES = frozenset({"InternalFailure", "ThrottlingException"})

@@ -27,7 +27,8 @@ _DEFAULT_GROUP = "cuecard-jobs"
 
 
 def queue_url(reply_to: str) -> tuple[str, str | None]:
-    """(queue URL, its region if the address names one) for a queue URL or ARN."""
+    """(queue URL, its region if the address names one) for a queue URL or ARN (a reply_to, or the
+    eventSourceARN of a jobs queue record)."""
     arn = QUEUE_ARN.match(reply_to)
     if arn:
         region, partition = arn["region"], arn["partition"]
@@ -54,9 +55,10 @@ def sqs_client(region: str, endpoint_url: str | None = None) -> Any:
     return boto3.session.Session().client(SERVICE, **kwargs)
 
 
-class SqsJobReplies:
-    """`client_for(region)` gives the SQS client for a region (`None`: the default one); it is called
-    once per region. Pass `lambda _region: client` to use one client for everything."""
+class SqsClients:
+    """SQS clients by region, each made on first use by `client_for(region)` (`None`: the default region).
+    The one place the job code gets SQS clients: replies here, message visibility in infra/sqs_visibility.py.
+    Pass `lambda _region: client` to use one client for everything."""
 
     def __init__(self, client_for: Callable[[str | None], Any]) -> None:
         self._client_for = client_for
@@ -64,10 +66,31 @@ class SqsJobReplies:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SqsJobReplies:
+    def from_settings(cls, settings: Settings) -> SqsClients:
         if settings.sqs_endpoint:  # one local endpoint serves every "region"
             return cls(lambda _region: sqs_client(settings.region, settings.sqs_endpoint))
         return cls(lambda region: sqs_client(region or settings.region))
+
+    def __call__(self, region: str | None) -> Any:
+        client = self._clients.get(region)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(region)
+                if client is None:
+                    client = self._clients[region] = self._client_for(region)
+        return client
+
+
+class SqsJobReplies:
+    """`client_for(region)` gives the SQS client for a region (`None`: the default one); it is called
+    once per region. Pass `lambda _region: client` to use one client for everything."""
+
+    def __init__(self, client_for: Callable[[str | None], Any]) -> None:
+        self._client = client_for if isinstance(client_for, SqsClients) else SqsClients(client_for)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqsJobReplies:
+        return cls(SqsClients.from_settings(settings))
 
     def send(self, reply_to: str, message: Mapping[str, Any]) -> None:
         url, region = queue_url(reply_to)
@@ -79,15 +102,6 @@ class SqsJobReplies:
             request["MessageDeduplicationId"] = hashlib.sha256(body.encode()).hexdigest()
         with translated("send_reply", SERVICE):
             self._client(region).send_message(**request)
-
-    def _client(self, region: str | None) -> Any:
-        client = self._clients.get(region)
-        if client is None:
-            with self._lock:
-                client = self._clients.get(region)
-                if client is None:
-                    client = self._clients[region] = self._client_for(region)
-        return client
 
 
 def _attributes(message: Mapping[str, Any]) -> dict[str, dict[str, str]]:

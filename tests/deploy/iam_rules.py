@@ -25,6 +25,10 @@ DYNAMODB_RESOURCES = {
     "GetAtt:PromptsTable.StreamArn",
 }
 
+# SQS actions on messages already in a queue (consuming, delaying a retry): the jobs queue only.
+SQS_QUEUE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
+SQS_QUEUE_RESOURCES = {"GetAtt:JobsQueue.Arn"}
+
 
 def resource_names(value: Any) -> list[str]:
     """A statement's Resource as comparable strings: `GetAtt:X.Arn`, `Ref:X`, a Sub's text; both If branches."""
@@ -107,6 +111,9 @@ def problems(translated: dict[str, Any]) -> list[str]:
             if any(action.startswith("dynamodb:") for action in actions):
                 found.extend(f"{where}: DynamoDB access to {target}, not cuecard's table"
                              for target in targets if target not in DYNAMODB_RESOURCES)
+            if any(action in SQS_QUEUE_ACTIONS for action in actions):
+                found.extend(f"{where}: SQS message access to {target}, not cuecard's jobs queue"
+                             for target in targets if target not in SQS_QUEUE_RESOURCES)
             if any(action.startswith("secretsmanager:") for action in actions):
                 found.extend(f"{where}: secrets outside cuecard's prefix: {target}"
                              for target in targets if target != SECRET_ARN)

@@ -28,9 +28,10 @@ EXPECTED_ACTIONS = {
     # The HTTP API and the streaming function serve the same app: the admin API writes provider keys.
     "ApiFunction": LOGS | TABLE_RW | SECRETS_ADMIN | BEDROCK,
     "StreamFunction": LOGS | TABLE_RW | SECRETS_ADMIN | BEDROCK,
-    # Renders and completes, keeps job records, reads provider keys, replies to queues or the bus.
+    # Renders and completes, keeps job records, reads provider keys, replies to queues or the bus,
+    # and delays the retry of a job that failed transiently (its message's visibility timeout).
     "WorkerFunction": LOGS | SQS_CONSUME | TABLE_RW | {"secretsmanager:GetSecretValue"} | BEDROCK
-                      | {"events:PutEvents", "sqs:SendMessage"},
+                      | {"events:PutEvents", "sqs:SendMessage", "sqs:ChangeMessageVisibility"},
     # Reads the stream, publishes events, and its mapping sends failed batches to the failure queue.
     "ChangeEventsFunction": LOGS | STREAM_READ | {"events:PutEvents", "sqs:SendMessage"},
 }
@@ -49,6 +50,7 @@ def test_each_function_is_granted_exactly_what_it_needs(translated: dict[str, An
 def test_grants_name_cuecard_resources(translated: dict[str, Any]) -> None:
     worker = iam_rules.grants(translated, "WorkerFunction")
     assert worker["sqs:ReceiveMessage"] == {"GetAtt:JobsQueue.Arn"}
+    assert worker["sqs:ChangeMessageVisibility"] == {"GetAtt:JobsQueue.Arn"}
     assert worker["events:PutEvents"] == {"GetAtt:EventBus.Arn"}
     assert worker["secretsmanager:GetSecretValue"] == {iam_rules.SECRET_ARN}
     # reply queues: the ReplyQueueArnPattern parameter, else cuecard-* queues of this account and region
@@ -102,6 +104,7 @@ def _extra_function(policies: str) -> tuple[str, str]:
                             f"      Policies: {policies}\n\nOutputs:\n")
 
 
+WORKER_BACKOFF = "                Action: sqs:ChangeMessageVisibility\n                Resource: !GetAtt JobsQueue.Arn"
 WORKER_TABLE_ACTIONS = "                  - dynamodb:ConditionCheckItem\n                Resource:\n                  - !GetAtt PromptsTable.Arn"
 
 
@@ -113,6 +116,8 @@ WORKER_TABLE_ACTIONS = "                  - dynamodb:ConditionCheckItem\n       
     pytest.param("                Action: secretsmanager:GetSecretValue\n                Resource: !Sub \"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:cuecard/${AWS::StackName}/*\"",
                  "                Action: secretsmanager:GetSecretValue\n                Resource: !Sub \"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*\"",
                  "secrets outside cuecard's prefix", id="any-secret"),
+    pytest.param(WORKER_BACKOFF, WORKER_BACKOFF.replace("JobsQueue.Arn", "JobsDeadLetterQueue.Arn"),
+                 "SQS message access to GetAtt:JobsDeadLetterQueue.Arn", id="visibility-other-queue"),
     pytest.param(*_extra_function("[DynamoDBCrudPolicy: {TableName: !Ref PromptsTable}]"),
                  "dynamodb:Scan is not one cuecard needs", id="sam-policy-template"),
     pytest.param(*_extra_function("[AmazonDynamoDBFullAccess]"),

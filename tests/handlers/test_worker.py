@@ -10,21 +10,26 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 from core.completions import CompletionService
 from core.errors import BadGateway, StoreUnavailable, UpstreamError
+from core.jobs import RETRY_MAX_SECONDS, retry_delay
 from core.providers import ProviderCall
 from handlers.container import Container, build_container
 from handlers.local_seed import load_examples
 from handlers.worker import LEASE_MARGIN_SECONDS, build_handler, build_worker
 from infra.dynamodb_client import client_from_settings
 from infra.dynamodb_job_ledger import DynamoJobLedger, job_key
+from infra.job_replies import sqs_client
 from infra.providers.mock import MockProvider
+from infra.sqs_visibility import SqsMessageVisibility
 from tests.unit.job_fakes import RecordingPublisher, RecordingReplies
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +74,13 @@ class Harness:
             self.builds += 1
             return build_worker(self.container, self.publisher, self.replies, ledger=self.ledger)
 
+        self._build = build
         self.handler = build_handler(build)
+
+    def delaying_with(self, delays: Any, jitter: float = 0.0) -> Harness:
+        """Failed records get their retry delayed through `delays` (a RetryDelays), with a fixed jitter."""
+        self.handler = build_handler(self._build, delays=lambda: delays, jitter=lambda: jitter)
+        return self
 
     def __call__(self, *records: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return self.handler({"Records": list(records)}, context)
@@ -213,6 +224,111 @@ def test_a_whole_batch_failing_is_reported_not_raised(worker) -> None:
     assert failures(worker(MALFORMED)) == [MALFORMED["messageId"]]
 
 
+# --- retry backoff: a transient failure comes back soon, not after the 90-minute visibility timeout --------
+
+
+@pytest.mark.parametrize("count, seconds", [(1, 10), (2, 20), (3, 40), (4, 80), (5, 160), (6, 320), (7, 640),
+                                            (8, 900), (9, 900), (10**6, 900), (0, 10), (-3, 10)])
+def test_the_retry_delay_doubles_from_10_seconds_up_to_15_minutes(count: int, seconds: int) -> None:
+    assert retry_delay(count) == seconds
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 6, 7, 8, 50])
+def test_jitter_takes_off_at_most_a_fifth_of_the_delay(count: int) -> None:
+    ceiling = retry_delay(count)
+    delays = [retry_delay(count, jitter / 20) for jitter in range(21)]
+    assert delays == sorted(delays, reverse=True) and delays[0] == ceiling
+    assert delays[-1] == round(ceiling * 0.8) and all(1 <= d <= RETRY_MAX_SECONDS for d in delays)
+    assert retry_delay(count, 5.0) == delays[-1] and retry_delay(count, -1.0) == ceiling  # out of range: clamped
+
+
+JOBS_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/cuecard-jobs"  # the sample's eventSourceARN
+
+
+class RecordingDelays:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int]] = []
+
+    def retry_in(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
+        self.calls.append((queue_arn, receipt_handle, seconds))
+
+
+def stubbed_visibility() -> tuple[SqsMessageVisibility, Stubber]:
+    client = sqs_client("us-east-1", "http://127.0.0.1:1")  # never reached: the stubber answers
+    return SqsMessageVisibility(lambda _region: client), Stubber(client)
+
+
+def received(template: dict[str, Any], count: int) -> dict[str, Any]:
+    copied = copy.deepcopy(template)
+    copied["attributes"]["ApproximateReceiveCount"] = str(count)
+    return copied
+
+
+@pytest.mark.parametrize("count, seconds", [(1, 10), (3, 40), (40, RETRY_MAX_SECONDS)])
+def test_a_transient_failure_delays_its_retry_by_the_backoff_and_still_fails_the_record(
+        worker, count: int, seconds: int) -> None:
+    visibility, stub = stubbed_visibility()
+    stub.add_response("change_message_visibility", {}, {
+        "QueueUrl": JOBS_QUEUE_URL, "ReceiptHandle": COMPLETE["receiptHandle"], "VisibilityTimeout": seconds})
+    worker.delaying_with(visibility).mock.fail_next = [BadGateway("The provider mock failed with HTTP 503")]
+    with stub:
+        response = worker(received(RENDER, count), received(COMPLETE, count))
+        stub.assert_no_pending_responses()
+    assert failures(response) == [COMPLETE["messageId"]]
+    assert worker.publisher.details(RENDER_JOB)[0]["status"] == "succeeded"
+
+
+def test_jitter_shortens_the_delay(worker) -> None:
+    delays = RecordingDelays()
+    worker.delaying_with(delays, jitter=1.0).publisher.fail_for(COMPLETE_JOB, StoreUnavailable("bus down"))
+    assert failures(worker(received(COMPLETE, 2))) == [COMPLETE["messageId"]]
+    assert delays.calls == [(COMPLETE["eventSourceARN"], COMPLETE["receiptHandle"], 16)]
+
+
+def test_a_record_without_a_receive_count_is_taken_as_a_first_delivery(worker) -> None:
+    delays = RecordingDelays()
+    worker.delaying_with(delays).replies.fail_with = StoreUnavailable("reply queue down")
+    bare = record({**json.loads(RENDER["body"]), "reply_to": REPLY_QUEUE}, "m-bare")
+    del bare["attributes"]["ApproximateReceiveCount"]
+    assert failures(worker(bare)) == ["m-bare"]
+    assert delays.calls == [(RENDER["eventSourceARN"], RENDER["receiptHandle"], 10)]
+
+
+def test_a_failed_visibility_change_is_logged_and_the_record_still_fails(worker, caplog) -> None:
+    visibility, stub = stubbed_visibility()
+    stub.add_client_error("change_message_visibility", service_error_code="AccessDenied",
+                          service_message="not authorized to perform: sqs:ChangeMessageVisibility", http_status_code=403)
+    worker.delaying_with(visibility).mock.fail_next = [BadGateway("The provider mock failed with HTTP 503")]
+    caplog.set_level(logging.INFO, logger="cuecard.worker")
+    with stub:
+        response = worker(COMPLETE)
+        stub.assert_no_pending_responses()
+    assert failures(response) == [COMPLETE["messageId"]]
+    (logged,) = [r.getMessage() for r in caplog.records if "could not delay its retry" in r.getMessage()]
+    assert "StoreUnavailable" in logged and "sqs:ChangeMessageVisibility policy on JobsQueue" in logged
+    assert COMPLETE["receiptHandle"] not in logged
+    # the original failure is still the one reported
+    assert any("BadGateway" in r.getMessage() and "to be retried" in r.getMessage() for r in caplog.records)
+
+
+def test_delays_that_cannot_even_be_built_still_fail_the_record(worker) -> None:
+    def broken() -> Any:
+        raise RuntimeError("no SQS client")
+
+    worker.handler = build_handler(worker._build, delays=broken)
+    worker.mock.fail_next = [BadGateway("The provider mock failed with HTTP 503")]
+    assert failures(worker(COMPLETE)) == [COMPLETE["messageId"]]
+
+
+def test_successes_and_invalid_jobs_delay_nothing(worker) -> None:
+    delays = RecordingDelays()
+    assert worker.delaying_with(delays).handler(SAMPLE, None) == {"batchItemFailures": []}  # two ran, one invalid
+    bad = record({"job_id": "job-bad", "prompt_id": "support-reply", "mode": "summarize"}, "m-bad")
+    missing = record({"job_id": "job-404", "prompt_id": "no-such-prompt", "mode": "complete"}, "m-404")
+    assert worker(bad, missing, received(COMPLETE, 2)) == {"batchItemFailures": []}  # rejected, failed, replayed
+    assert delays.calls == []
+
+
 # --- reply_to, leases ---------------------------------------------------------------------------------
 
 
@@ -322,3 +438,20 @@ def _drain(sqs: Any, queue: str, count: int) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
     assert len(bodies) == count, bodies
     return bodies
+
+
+def test_the_default_delays_change_the_visibility_of_the_record_queue(settings, moto_events_sqs, monkeypatch) -> None:
+    from handlers.worker import _default_delays
+
+    sqs = sqs_client("us-east-1", moto_events_sqs)
+    jobs = sqs.create_queue(QueueName=f"jobs-{settings.table_name}", Attributes={"VisibilityTimeout": "5430"})["QueueUrl"]
+    jobs_arn = sqs.get_queue_attributes(QueueUrl=jobs, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=jobs, MessageBody="{}")
+    (message,) = sqs.receive_message(QueueUrl=jobs, MaxNumberOfMessages=1)["Messages"]
+    assert sqs.receive_message(QueueUrl=jobs, MaxNumberOfMessages=1).get("Messages", []) == []  # hidden for 5430 s
+
+    monkeypatch.setenv("CUECARD_SQS_ENDPOINT", moto_events_sqs)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    _default_delays().retry_in(jobs_arn, message["ReceiptHandle"], 0)  # the ARN, as in a record's eventSourceARN
+    (again,) = sqs.receive_message(QueueUrl=jobs, MaxNumberOfMessages=1, WaitTimeSeconds=1)["Messages"]
+    assert again["MessageId"] == message["MessageId"]
