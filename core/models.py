@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, Mapping
 
@@ -61,25 +61,9 @@ class TemplateVersion:
 
     @classmethod
     def from_draft(cls, kind: Kind, entity_id: str, slug: str, version: int, draft: VersionDraft) -> TemplateVersion:
-        return cls(
-            kind=kind,
-            entity_id=entity_id,
-            slug=slug,
-            version=version,
-            version_id=draft.version_id,
-            string=draft.string,
-            created_at=draft.created_at,
-            variables=draft.variables,
-            description=draft.description,
-            model=draft.model,
-            parameters=draft.parameters,
-            virtual_key=draft.virtual_key,
-            is_raw_template=draft.is_raw_template,
-            tools=draft.tools,
-            tool_choice=draft.tool_choice,
-            functions=draft.functions,
-            template_metadata=draft.template_metadata,
-        )
+        """The stored version: the draft's fields, as written, plus where and which number it is."""
+        content = {f.name: getattr(draft, f.name) for f in fields(VersionDraft)}
+        return cls(kind=kind, entity_id=entity_id, slug=slug, version=version, **content)
 
     @property
     def source(self) -> str:
