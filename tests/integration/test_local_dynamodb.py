@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -24,34 +18,9 @@ from infra.dynamodb_store import DynamoStore
 from infra.journal import Journal, JournalCorrupt
 from infra.local_dynamodb import JOURNAL_NAME, LocalDynamoDB
 from tests.integration.builders import append, create, new_label
+from tests.integration.embedded_process import embedded_server, kill_9
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLE = "cuecard"
-
-
-@contextmanager
-def embedded_server(data_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`python -m infra.local_dynamodb` in a subprocess, with no AWS credentials in its environment."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    with open(log, "a") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "infra.local_dynamodb", "--data-dir", str(data_dir), "--table", TABLE],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
-        )
-    try:
-        endpoint = process.stdout.readline().strip()  # type: ignore[union-attr]
-        assert endpoint.startswith("http://127.0.0.1:"), log.read_text()
-        yield process, endpoint
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        process.stdout.close()  # type: ignore[union-attr]
-
-
-def kill_9(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGKILL)
-    assert process.wait(timeout=10) == -signal.SIGKILL
 
 
 def store_at(endpoint: str) -> DynamoStore:

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import stat
-import subprocess
-import sys
 import threading
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
@@ -37,9 +31,9 @@ from infra.dynamodb_virtual_keys import CachingVirtualKeyStore, DynamoVirtualKey
 from infra.local_dynamodb import JOURNAL_NAME, LocalDynamoDB
 from infra.secrets import CachingSecretStore, SecretsManagerStore, secretsmanager_client
 from infra.settings import Settings
+from tests.integration.embedded_process import embedded_server, kill_9
 
 REGION = "us-east-1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-01-01T00:00:00.000Z"
 
 
@@ -376,30 +370,6 @@ def test_settings_for_secrets() -> None:
 
 
 # --- the local journal ---------------------------------------------------------------------------
-
-
-@contextmanager
-def embedded_server(data_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    with open(log, "a") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "infra.local_dynamodb", "--data-dir", str(data_dir), "--table", "cuecard"],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
-        )
-    try:
-        endpoint = process.stdout.readline().strip()  # type: ignore[union-attr]
-        assert endpoint.startswith("http://127.0.0.1:"), log.read_text()
-        yield process, endpoint
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        process.stdout.close()  # type: ignore[union-attr]
-
-
-def kill_9(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGKILL)
-    assert process.wait(timeout=10) == -signal.SIGKILL
 
 
 def test_secrets_survive_a_restart_and_deleted_ones_leave_the_journal(tmp_path: Path) -> None:
