@@ -8,6 +8,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from core.errors import InvalidRequest
+from core.models import API_VERSION_FIELDS
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
 T = TypeVar("T", bound="BaseModel")
@@ -37,6 +38,11 @@ class VersionFields(_Body):
     is_raw_template: StrictBool | None = None
 
     _coerce_raw = field_validator("is_raw_template", mode="before")(_raw_flag)
+
+
+# The request side of core.models' version fields: a field added there must be accepted here too.
+if set(VersionFields.model_fields) != set(API_VERSION_FIELDS):
+    raise TypeError(f"VersionFields must accept exactly {sorted(API_VERSION_FIELDS)}")
 
 
 class CreatePrompt(VersionFields):

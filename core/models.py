@@ -18,14 +18,16 @@ class Kind(str, Enum):
         return "pp" if self is Kind.PROMPT else "pl"
 
 
-@dataclass(frozen=True, slots=True)
-class VersionDraft:
-    """What a writer supplies for a new version; the store assigns `version`."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionContent:
+    """What a version holds: the one definition of a version's fields.
+
+    Stores persist `content_record()` and rebuild with `content_from_record()`; the API reads
+    `API_VERSION_FIELDS`; nothing else lists these fields.
+    """
 
     string: str
-    version_id: str
-    created_at: str
-    variables: tuple[str, ...] = ()
+    variables: tuple[str, ...] = ()  # derived from `string` when the version is written
     description: str | None = None
     model: str | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -37,27 +39,31 @@ class VersionDraft:
     template_metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateVersion:
+CONTENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(VersionContent))
+# The API's name where it differs from ours, and the fields a writer never sends.
+_API_NAMES = {"description": "version_description"}
+_DERIVED_FIELDS = frozenset({"variables"})
+API_VERSION_FIELDS: dict[str, str] = {
+    _API_NAMES.get(name, name): name for name in CONTENT_FIELDS if name not in _DERIVED_FIELDS
+}  # API name -> field name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionDraft(VersionContent):
+    """What a writer supplies for a new version; the store assigns `version`."""
+
+    version_id: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateVersion(VersionDraft):
     """One immutable version of a prompt or a partial."""
 
     kind: Kind
     entity_id: str
     slug: str
     version: int
-    version_id: str
-    string: str
-    created_at: str
-    variables: tuple[str, ...] = ()
-    description: str | None = None
-    model: str | None = None
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    virtual_key: str | None = None
-    is_raw_template: bool = False
-    tools: Any = None
-    tool_choice: Any = None
-    functions: Any = None
-    template_metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_draft(cls, kind: Kind, entity_id: str, slug: str, version: int, draft: VersionDraft) -> TemplateVersion:
@@ -69,6 +75,31 @@ class TemplateVersion:
     def source(self) -> str:
         """How errors name this version: `prompt pp-greet-a1b2c3 version 4`."""
         return f"{self.kind.value} {self.slug} version {self.version}"
+
+
+def content_record(version: VersionContent) -> dict[str, Any]:
+    """A version's content as JSON-able data; None-valued fields are left out."""
+    record: dict[str, Any] = {}
+    for name in CONTENT_FIELDS:
+        value = getattr(version, name)
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            value = dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        record[name] = value
+    return record
+
+
+def content_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """`content_record`'s inverse, as keyword arguments; absent fields take their defaults."""
+    content: dict[str, Any] = {name: record[name] for name in CONTENT_FIELDS if record.get(name) is not None}
+    if "variables" in content:
+        content["variables"] = tuple(content["variables"])
+    if "is_raw_template" in content:
+        content["is_raw_template"] = bool(content["is_raw_template"])
+    return content
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,24 +32,14 @@ from core.errors import (
     VirtualKeyNotFound,
 )
 from core.hyperparameters import PromptRequest, merge_parameters, parse_request_body, validate_parameters
-from core.models import Entity, Kind, Label, TemplateVersion, VersionDraft
+from core.models import API_VERSION_FIELDS, Entity, Kind, Label, TemplateVersion, VersionDraft
 from core.ports import LabelStore, TemplateStore, VirtualKeyStore
 from core.references import Reference, check_label_name, parse_reference
 from core.templating import collect_partials, render_chat, render_raw, render_text, template_kind, template_variables
 
-# Fields that make up a prompt version; an update without `patch` must bring the first two.
-VERSION_FIELDS = (
-    "string",
-    "parameters",
-    "model",
-    "virtual_key",
-    "functions",
-    "tools",
-    "tool_choice",
-    "version_description",
-    "template_metadata",
-    "is_raw_template",
-)
+# A version's fields by their API names (core.models defines them); an update without `patch` must bring
+# the first two.
+VERSION_FIELDS = tuple(API_VERSION_FIELDS)
 REQUIRED_UPDATE_FIELDS = ("string", "parameters")
 _TOOL_FIELDS = ("tools", "tool_choice", "functions")
 
@@ -378,27 +368,21 @@ class PromptService:
         validate_parameters(parameters, prefix="parameters")
         tool_fields = {name: fields.get(name) for name in _TOOL_FIELDS if fields.get(name) is not None}
         validate_parameters(tool_fields)
-        return VersionDraft(
+        content = {API_VERSION_FIELDS[name]: value for name, value in fields.items()
+                   if name in API_VERSION_FIELDS and value is not None}
+        content.update(
             string=string,
-            version_id=self._new_id(),
-            created_at=self._now(),
             variables=variables,
-            description=fields.get("version_description"),
-            model=fields.get("model"),
             parameters=parameters,
-            virtual_key=fields.get("virtual_key"),
             is_raw_template=bool(fields.get("is_raw_template")),
-            tools=tool_fields.get("tools"),
-            tool_choice=tool_fields.get("tool_choice"),
-            functions=tool_fields.get("functions"),
             template_metadata=dict(fields.get("template_metadata") or {}),
+            **tool_fields,
         )
+        return VersionDraft(version_id=self._new_id(), created_at=self._now(), **content)
 
 
 def _version_field(version: TemplateVersion, field: str) -> Any:
-    if field == "version_description":
-        return version.description
-    value = getattr(version, field)
+    value = getattr(version, API_VERSION_FIELDS[field])
     return dict(value) if isinstance(value, Mapping) else value
 
 

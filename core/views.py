@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
-from core.models import Entity, Label, TemplateVersion
+from core.models import CONTENT_FIELDS, Entity, Label, TemplateVersion
 
 
 def _version_fields(version: TemplateVersion) -> dict[str, Any]:
-    return {
-        "string": version.string,
-        "parameters": dict(version.parameters),
-        "model": version.model,
-        "virtual_key": version.virtual_key,
-        "functions": version.functions,
-        "tools": version.tools,
-        "tool_choice": version.tool_choice,
-        "template_metadata": dict(version.template_metadata),
-        "is_raw_template": 1 if version.is_raw_template else 0,
-        "variables": list(version.variables),
-    }
+    """A version's content as the API shows it; the description is shown under the caller's own name."""
+    shown = {name: getattr(version, name) for name in CONTENT_FIELDS if name != "description"}
+    for name, value in shown.items():
+        if isinstance(value, Mapping):
+            shown[name] = dict(value)
+        elif isinstance(value, tuple):
+            shown[name] = list(value)
+    shown["is_raw_template"] = 1 if version.is_raw_template else 0
+    return shown
 
 
 def labels_of(entity: Entity, version: int) -> list[str]:

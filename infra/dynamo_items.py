@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from core.models import ApiKeyRecord, Entity, Kind, Label, Scope, TemplateVersion
+from core.models import CONTENT_FIELDS, ApiKeyRecord, Entity, Kind, Label, Scope, TemplateVersion, content_from_record, content_record
 from infra.attribute_codec import from_attr, to_attr
 
 Item = dict[str, dict[str, Any]]
@@ -107,19 +107,10 @@ def version_item(version: TemplateVersion, sk: str, *, actor: str | None = None)
         "slug": s(version.slug),
         "version": n(version.version),
         "version_id": s(version.version_id),
-        "string": s(version.string),
         "created_at": s(version.created_at),
-        "variables": {"L": [s(name) for name in version.variables]},
-        "parameters": to_attr(dict(version.parameters), name="parameters"),
-        "is_raw_template": {"BOOL": bool(version.is_raw_template)},
-        "template_metadata": to_attr(dict(version.template_metadata), name="template_metadata"),
     }
-    _optional(item, "description", version.description)
-    _optional(item, "model", version.model)
-    _optional(item, "virtual_key", version.virtual_key)
-    _optional(item, "tools", version.tools)
-    _optional(item, "tool_choice", version.tool_choice)
-    _optional(item, "functions", version.functions)
+    for name, value in content_record(version).items():
+        item[name] = to_attr(value, name=name)
     _optional(item, ACTOR, actor)
     return item
 
@@ -138,18 +129,8 @@ def version_from_item(item: Mapping[str, Any]) -> TemplateVersion:
         slug=_get(item, "slug"),
         version=_get(item, "version"),
         version_id=_get(item, "version_id"),
-        string=_get(item, "string"),
         created_at=_get(item, "created_at"),
-        variables=tuple(_get(item, "variables", [])),
-        description=_get(item, "description"),
-        model=_get(item, "model"),
-        parameters=_get(item, "parameters", {}),
-        virtual_key=_get(item, "virtual_key"),
-        is_raw_template=bool(_get(item, "is_raw_template", False)),
-        tools=_get(item, "tools"),
-        tool_choice=_get(item, "tool_choice"),
-        functions=_get(item, "functions"),
-        template_metadata=_get(item, "template_metadata", {}),
+        **content_from_record({name: _get(item, name) for name in CONTENT_FIELDS}),
     )
 
 

@@ -11,7 +11,8 @@ from infra.cache import CachingTemplateStore
 
 
 def version(entity_id: str, number: int, string: str = "") -> TemplateVersion:
-    return TemplateVersion(Kind.PROMPT, entity_id, f"pp-{entity_id}-000000", number, f"v{number}", string, "now")
+    return TemplateVersion(kind=Kind.PROMPT, entity_id=entity_id, slug=f"pp-{entity_id}-000000", version=number,
+                           version_id=f"v{number}", string=string, created_at="now")
 
 
 class FakeStore:
