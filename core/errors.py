@@ -126,6 +126,14 @@ class StoreUnavailable(CuecardError):
     default_code = "store_unavailable"
 
 
+class StoreDamaged(CuecardError):
+    """The store's data is damaged or not cuecard's: reported loudly, never repaired silently (500)."""
+
+    status = 500
+    type = "api_error"
+    default_code = "store_damaged"
+
+
 # --- the LLM provider behind a completion ----------------------------------------------------
 
 

@@ -180,6 +180,11 @@ class VirtualKey:
     note: str | None = None
 
 
+# What an update may change on a binding (its id, slug, provider and created_at are fixed).
+VIRTUAL_KEY_CHANGEABLE_FIELDS = frozenset(
+    {"name", "note", "custom_host", "headers", "config", "secret_ref", "masked_key", "updated_at"})
+
+
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
     """Something that happened, for EventBridge: `source` (e.g. `cuecard.prompts`), `detail_type`

@@ -14,6 +14,12 @@ RESERVED_LABEL_NAMES = frozenset({"latest", "default", "published"})
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _MAX_VERSION = 10**12
+_ENTITY_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_entity_id(key: str) -> bool:
+    """Ids are UUIDs; any other key is a slug (slugs may not look like UUIDs)."""
+    return bool(_ENTITY_ID.match(key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
-"""The composition root: builds the store, caches, service and authenticator from settings."""
+"""The composition root: picks the store backend and builds the caches, services and authenticator on it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.auth import Authenticator, mint_key
@@ -12,16 +13,16 @@ from core.providers import Timeouts
 from core.service import PromptService, utc_now
 from handlers.virtual_key_wiring import VirtualKeyParts, build_virtual_keys
 from infra.cache import CachingTemplateStore
-from infra.dynamodb_store import DynamoStore
 from infra.providers import ProviderRegistry
 from infra.providers.retry import RetryPolicy
 from infra.settings import Settings
+from infra.stores import Stores
 
 
 @dataclass(frozen=True)
 class Container:
     settings: Settings
-    store: DynamoStore
+    stores: Stores
     service: PromptService
     auth: Authenticator
     virtual_keys: VirtualKeyParts
@@ -34,18 +35,31 @@ class Container:
                           virtual_keys=self.virtual_keys.service, max_body_bytes=self.settings.max_body_bytes)
 
 
-def build_container(settings: Settings | None = None) -> Container:
+def open_stores(settings: Settings) -> Stores:
+    """The backend `settings.store` names; each is imported only when chosen (the Lambda path loads DynamoDB's)."""
+    if settings.store == "sqlite":
+        from infra.sqlite import DATABASE_NAME, open_sqlite_stores
+
+        return open_sqlite_stores(Path(settings.data_dir) / DATABASE_NAME, secret_prefix=settings.secret_prefix,
+                                  job_ttl_seconds=settings.job_idempotency_ttl)
+    from infra.dynamodb_stores import dynamodb_stores
+
+    return dynamodb_stores(settings)
+
+
+def build_container(settings: Settings | None = None, stores: Stores | None = None) -> Container:
     settings = settings or Settings.from_env()
-    store = DynamoStore.from_settings(settings)
-    templates = CachingTemplateStore(store, ttl=settings.pointer_cache_ttl, pinned_size=settings.pinned_cache_size)
+    stores = stores or open_stores(settings)
+    templates = CachingTemplateStore(stores.templates, ttl=settings.pointer_cache_ttl,
+                                     pinned_size=settings.pinned_cache_size)
     static_keys = []
     if settings.admin_key:
         static_keys.append(mint_key("CUECARD_ADMIN_KEY", frozenset({Scope.ADMIN}), utc_now(), key=settings.admin_key).record)
-    auth = Authenticator(store, ttl=settings.auth_cache_ttl, static_keys=static_keys)
-    virtual_keys = build_virtual_keys(settings, store)
-    service = PromptService(templates, store, virtual_keys=virtual_keys.bindings)
+    auth = Authenticator(stores.api_keys, ttl=settings.auth_cache_ttl, static_keys=static_keys)
+    virtual_keys = build_virtual_keys(settings, stores)
+    service = PromptService(templates, stores.labels, virtual_keys=virtual_keys.bindings)
     timeouts = Timeouts(connect=settings.provider_connect_timeout, first_byte=settings.provider_first_byte_timeout,
                         read=settings.provider_read_timeout, total=settings.provider_total_timeout)
     providers = ProviderRegistry(retry=RetryPolicy(max_attempts=settings.provider_max_attempts))
     completions = CompletionService(service, virtual_keys.bindings, virtual_keys.secrets, providers, timeouts=timeouts)
-    return Container(settings, store, service, auth, virtual_keys, completions)
+    return Container(settings, stores, service, auth, virtual_keys, completions)

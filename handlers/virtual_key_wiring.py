@@ -10,6 +10,7 @@ from core.virtual_keys import VirtualKeyService
 from infra.dynamodb_virtual_keys import CachingVirtualKeyStore, DynamoVirtualKeyStore
 from infra.secrets import CachingSecretStore, SecretsManagerStore
 from infra.settings import Settings
+from infra.stores import Stores
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,8 @@ class VirtualKeyParts:
     service: VirtualKeyService  # for the /virtual-keys routes and the sample data
 
 
-def build_virtual_keys(settings: Settings, store: Any) -> VirtualKeyParts:
-    """On `store`'s DynamoDB client and table (a DynamoStore); Secrets Manager as `settings` say."""
-    bindings = CachingVirtualKeyStore(DynamoVirtualKeyStore.on_store(store), ttl=settings.virtual_key_cache_ttl)
-    secrets = CachingSecretStore(SecretsManagerStore.from_settings(settings), ttl=settings.secret_cache_ttl)
+def build_virtual_keys(settings: Settings, stores: Stores) -> VirtualKeyParts:
+    """The backend's bindings and secret store, each behind its cache."""
+    bindings = CachingVirtualKeyStore(stores.virtual_keys, ttl=settings.virtual_key_cache_ttl)
+    secrets = CachingSecretStore(stores.secrets, ttl=settings.secret_cache_ttl)
     return VirtualKeyParts(bindings, secrets, VirtualKeyService(bindings, secrets, now=utc_now))

@@ -13,6 +13,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    store: str = "dynamodb"  # "dynamodb" (AWS, DynamoDB Local) or "sqlite" (one file in data_dir)
+    data_dir: str = ".cuecard"  # the sqlite store's folder
     table_name: str = "cuecard"
     dynamodb_endpoint: str | None = None  # None: real AWS
     region: str = "us-east-1"
@@ -49,6 +51,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         return cls(
+            store=_read(env, "CUECARD_STORE", _store, "dynamodb"),
+            data_dir=_read(env, "CUECARD_DATA_DIR", str, ".cuecard"),
             table_name=_read(env, "CUECARD_TABLE", str, "cuecard"),
             dynamodb_endpoint=_read(env, "CUECARD_DYNAMODB_ENDPOINT", _endpoint, None),
             region=_first(env, ("AWS_REGION", "AWS_DEFAULT_REGION")) or "us-east-1",
@@ -91,6 +95,15 @@ def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default:
         return parse(raw)
     except ValueError as exc:
         raise ValueError(f"{name}={raw!r} is invalid: {exc}") from None
+
+
+STORES = ("dynamodb", "sqlite")
+
+
+def _store(raw: str) -> str:
+    if raw not in STORES:
+        raise ValueError(f"expected one of {', '.join(STORES)}")
+    return raw
 
 
 def _endpoint(raw: str) -> str:

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from infra.settings import Settings
+
 TEMPLATE_ENV = "CUECARD_TEMPLATE"
 TABLE_LOGICAL_ID = "PromptsTable"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,3 +74,21 @@ def create_table_kwargs(table_name: str, path: Path | None = None) -> dict[str, 
     if stream:
         kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
     return kwargs
+
+
+def ensure_table(settings: Settings) -> bool:
+    """Creates `settings.table_name` from the template's definition unless it exists; True if created."""
+    from infra.dynamodb_client import dynamodb_client
+
+    client = dynamodb_client(settings.region, settings.dynamodb_endpoint)
+    try:
+        client.describe_table(TableName=settings.table_name)
+        return False
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    try:
+        client.create_table(**create_table_kwargs(settings.table_name))
+    except client.exceptions.ResourceInUseException:
+        return False
+    client.get_waiter("table_exists").wait(TableName=settings.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return True
