@@ -8,6 +8,7 @@ from typing import Any
 
 from core.auth import Authenticator, mint_key
 from core.completions import CompletionService
+from core.errors import CuecardError
 from core.models import Scope
 from core.providers import Timeouts
 from core.service import PromptService, utc_now
@@ -42,8 +43,11 @@ def open_stores(settings: Settings) -> Stores:
 
         return open_sqlite_stores(Path(settings.data_dir) / DATABASE_NAME, secret_prefix=settings.secret_prefix,
                                   job_ttl_seconds=settings.job_idempotency_ttl)
-    from infra.dynamodb_stores import dynamodb_stores
-
+    try:
+        from infra.dynamodb_stores import dynamodb_stores
+    except ModuleNotFoundError as exc:
+        raise CuecardError(f"The DynamoDB store needs the aws extra ({exc.name} is missing): "
+                           "pip install 'cuecard[aws]'") from None
     return dynamodb_stores(settings)
 
 

@@ -16,7 +16,19 @@ from infra.sqlite import DATABASE_NAME, Database, stores_on
 from infra.stores import Stores
 
 SERVED_MARKER = "served"  # in the data dir once `cuecard serve` has started on it
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples" / "prompts"
+
+
+def _examples_dir() -> Path:
+    """examples/prompts of this checkout, else the copy a wheel installs (package `cuecard_examples`)."""
+    checkout = Path(__file__).resolve().parent.parent / "examples" / "prompts"
+    if checkout.is_dir():
+        return checkout
+    import cuecard_examples
+
+    return Path(next(iter(cuecard_examples.__path__))) / "prompts"
+
+
+EXAMPLES_DIR = _examples_dir()
 
 
 class LocalStoreError(Exception):

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from core.errors import CuecardError
 from infra.settings import Settings
 
 TEMPLATE_ENV = "CUECARD_TEMPLATE"
@@ -24,7 +25,10 @@ def template_path() -> Path:
 
 def load_template(path: Path | None = None) -> dict[str, Any]:
     """Parses a CloudFormation/SAM template; short-form tags become their long form (`!Ref x` -> {"Ref": x})."""
-    import yaml
+    try:
+        import yaml
+    except ModuleNotFoundError:
+        raise CuecardError("Reading template.yaml needs the aws extra (PyYAML): pip install 'cuecard[aws]'") from None
 
     class CloudFormationLoader(yaml.SafeLoader):
         pass
@@ -43,6 +47,8 @@ def load_template(path: Path | None = None) -> dict[str, Any]:
 
     CloudFormationLoader.add_multi_constructor("!", construct_tag)
     source = path or template_path()
+    if not source.is_file():
+        raise CuecardError(f"{source} not found: run this from a cuecard checkout, or set {TEMPLATE_ENV}.")
     with open(source, encoding="utf-8") as handle:
         document = yaml.load(handle, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
     if not isinstance(document, dict):
