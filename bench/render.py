@@ -32,8 +32,9 @@ from mangum import Mangum  # noqa: E402
 from core.auth import mint_key  # noqa: E402
 from core.models import Scope  # noqa: E402
 from handlers.container import build_container  # noqa: E402
-from infra.local_dynamodb import LocalDynamoDB, ensure_table  # noqa: E402
 from infra.settings import Settings  # noqa: E402
+from infra.table_definition import ensure_table  # noqa: E402
+from tests.moto_server import MotoServer  # noqa: E402
 
 EVENT = Path(__file__).resolve().parent.parent / "events" / "http-api-render.json"
 TEMPLATE = json.dumps([
@@ -73,16 +74,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    with LocalDynamoDB() as local:
+    local = MotoServer().start()  # DynamoDB as the Lambda function sees it; warm renders read none of it
+    try:
         settings = replace(Settings.from_env(), dynamodb_endpoint=local.endpoint_url, table_name="bench")
-        ensure_table(local.endpoint_url, settings.table_name)
+        ensure_table(settings)
         container = build_container(settings)
         created = container.service.create_prompt({
             "name": "Bench", "slug": "bench-prompt", "model": "gpt-4o-mini", "string": TEMPLATE,
             "parameters": {"temperature": 0.3, "max_tokens": 300},
         })
         minted = mint_key("bench", frozenset({Scope.RENDER}), "2026-01-01T00:00:00.000Z")
-        container.store.put_key(minted.record)
+        container.stores.api_keys.put_key(minted.record)
 
         event = json.loads(EVENT.read_text())
         event["rawPath"] = event["requestContext"]["http"]["path"] = f"/v1/prompts/{created['slug']}/render"
@@ -100,6 +102,8 @@ def main() -> None:
         for _ in range(args.rounds):
             ours += time_calls(cuecard, event, args.calls)
             theirs += time_calls(baseline, event, args.calls)
+    finally:
+        local.stop()
 
     ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
     print(f"response body: {size} bytes; {len(ours)} calls each, {args.rounds} interleaved rounds")

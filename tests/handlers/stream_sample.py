@@ -63,7 +63,7 @@ def capture(settings: Settings) -> dict[str, Any]:
 
     container = build_container(settings)
     minted = mint_key(KEY_NAME, frozenset({Scope.WRITE}), utc_now())
-    container.store.put_key(minted.record)
+    container.stores.api_keys.put_key(minted.record)
     client = TestClient(container.asgi_app())
     headers = {"x-portkey-api-key": minted.key}
 
@@ -94,13 +94,15 @@ def capture(settings: Settings) -> dict[str, Any]:
 
 
 def main() -> None:
-    from infra.local_dynamodb import LocalDynamoDB, ensure_table
+    from infra.table_definition import ensure_table
+    from tests.moto_server import MotoServer
 
-    server = LocalDynamoDB("127.0.0.1", 0).start()
+    server = MotoServer().start()
     try:
         table = f"cuecard-sample-{uuid.uuid4().hex[:8]}"
-        ensure_table(server.endpoint_url, table)
-        event = capture(Settings(table_name=table, dynamodb_endpoint=server.endpoint_url))
+        settings = Settings(table_name=table, dynamodb_endpoint=server.endpoint_url)
+        ensure_table(settings)
+        event = capture(settings)
     finally:
         server.stop()
     for record in event["Records"]:  # as a deployed stack's stream would name itself
