@@ -101,6 +101,24 @@ class PartialNotFound(NotFound):
     default_code = "partial_not_found"
 
 
+def entity_not_found(kind: str, key: str) -> NotFound:
+    """A prompt or partial that does not exist (or was deleted), by the key the caller used."""
+    error = PromptNotFound if kind == "prompt" else PartialNotFound
+    return error(f"{kind} {key} not found")
+
+
+def reference_not_found(kind: str, slug: str, selector: str, *, number: int | None = None, label: str | None = None,
+                        label_exists: bool = True) -> NotFound:
+    """Why a reference to a live prompt or partial found no version: the label, or the version, is missing."""
+    if selector == "number":
+        return VersionNotFound(f"{kind} {slug} has no version {number}")
+    if selector == "label":
+        if not label_exists:
+            return LabelNotFound(f"label {label} not found")
+        return VersionNotFound(f"{kind} {slug} has no version labelled {label}")
+    return VersionNotFound(f"{kind} {slug} has no {selector} version")
+
+
 class Conflict(CuecardError):
     """The write lost to a concurrent one, or would duplicate a unique name (409)."""
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from core.errors import InvalidLabelName, InvalidReference
+from core.errors import InvalidLabelName, InvalidReference, InvalidRequest
 
 Selector = Literal["published", "latest", "number", "label"]
 
@@ -20,6 +20,15 @@ _ENTITY_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA
 def is_entity_id(key: str) -> bool:
     """Ids are UUIDs; any other key is a slug (slugs may not look like UUIDs)."""
     return bool(_ENTITY_ID.match(key))
+
+
+def check_new_keys(what: str, entity_id: str, slug: str) -> None:
+    """A new prompt's, partial's or binding's keys as every store requires them: a lower-case UUID id and a
+    slug that cannot be mistaken for one."""
+    if not is_entity_id(entity_id) or entity_id != entity_id.lower():
+        raise InvalidRequest(f"{what} id {entity_id!r} must be a lower-case UUID string")
+    if is_entity_id(slug):
+        raise InvalidRequest(f"slug {slug!r} must not look like an id", param="slug")
 
 
 @dataclass(frozen=True, slots=True)

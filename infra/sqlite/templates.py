@@ -12,9 +12,17 @@ import sqlite3
 from typing import Any, Callable, Mapping
 
 from core.actor import actor_or_system
-from core.errors import Conflict, InvalidRequest, LabelNotFound, NotFound, PartialNotFound, PromptNotFound, VersionNotFound
+from core.errors import (
+    Conflict,
+    InvalidRequest,
+    LabelNotFound,
+    NotFound,
+    VersionNotFound,
+    entity_not_found,
+    reference_not_found,
+)
 from core.models import BUILTIN_LABELS, Entity, Kind, TemplateVersion, VersionDraft, content_from_record, content_record
-from core.references import Reference, is_entity_id
+from core.references import Reference, check_new_keys, is_entity_id
 from infra.sqlite.database import Database, to_json
 
 ENTITY_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata"})
@@ -80,11 +88,6 @@ def insert_entity(connection: sqlite3.Connection, entity: Entity, *, actor: str 
 
 def _key_column(key: str) -> tuple[str, str]:
     return ("id", key.lower()) if is_entity_id(key) else ("slug", key)
-
-
-def entity_not_found(kind: Kind, key: str) -> NotFound:
-    error = PromptNotFound if kind is Kind.PROMPT else PartialNotFound
-    return error(f"{kind.value} {key} not found")
 
 
 class SqliteTemplateStore:
@@ -159,10 +162,7 @@ class SqliteTemplateStore:
     def create(self, kind: Kind, entity: Entity, first: VersionDraft) -> TemplateVersion:
         if entity.kind is not kind:
             raise InvalidRequest(f"cannot store a {entity.kind.value} as a {kind.value}")
-        if not is_entity_id(entity.id) or entity.id != entity.id.lower():
-            raise InvalidRequest(f"{kind.value} id {entity.id!r} must be a lower-case UUID string")
-        if is_entity_id(entity.slug):
-            raise InvalidRequest(f"slug {entity.slug!r} must not look like an id")
+        check_new_keys(kind.value, entity.id, entity.slug)
         version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
         head = Entity(kind=kind, id=entity.id, slug=entity.slug, name=entity.name, created_at=entity.created_at,
                       updated_at=entity.updated_at, latest_version=1, published_version=1,
@@ -260,7 +260,7 @@ class SqliteTemplateStore:
         else:
             row = connection.execute(sql, (kind.value, value)).fetchone()
         if row is None:
-            raise entity_not_found(kind, key)
+            raise entity_not_found(kind.value, key)
         return row
 
     def _labels_of(self, kind: Kind, entity_id: str) -> dict[str, int]:
@@ -273,7 +273,7 @@ class SqliteTemplateStore:
         found = connection.execute("SELECT 1 FROM versions WHERE kind = ? AND entity_id = ? AND version = ?",
                                    (kind.value, entity["id"], version)).fetchone()
         if found is None:
-            raise VersionNotFound(f"{kind.value} {entity['slug']} has no version {version}")
+            raise reference_not_found(kind.value, entity["slug"], "number", number=version)
 
     def _missing(self, kind: Kind, ref: Reference) -> NotFound:
         """Why `ref` found nothing: the entity, the version or the label is missing."""
@@ -281,14 +281,10 @@ class SqliteTemplateStore:
             slug = self._live_row(kind, ref.key)["slug"]
         except NotFound as exc:
             return exc
-        if ref.selector == "number":
-            return VersionNotFound(f"{kind.value} {slug} has no version {ref.number}")
-        if ref.selector == "label":
-            label = ref.label or ""
-            if label not in BUILTIN_LABELS and self._db.one("SELECT 1 FROM labels WHERE name = ?", (label,)) is None:
-                return LabelNotFound(f"label {label} not found")
-            return VersionNotFound(f"{kind.value} {slug} has no version labelled {label}")
-        return VersionNotFound(f"{kind.value} {slug} has no {ref.selector} version")
+        label_exists = ref.selector != "label" or (
+            ref.label in BUILTIN_LABELS or self._db.one("SELECT 1 FROM labels WHERE name = ?", (ref.label,)) is not None)
+        return reference_not_found(kind.value, slug, ref.selector, number=ref.number, label=ref.label,
+                                   label_exists=label_exists)
 
 
 def _label_exists(connection: sqlite3.Connection, name: str) -> bool:

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from core.actor import actor_or_system
 from core.errors import Conflict, InvalidRequest, VirtualKeyNotFound
 from core.models import VIRTUAL_KEY_CHANGEABLE_FIELDS, VirtualKey
-from core.references import is_entity_id
+from core.references import check_new_keys, is_entity_id
 from infra.sqlite.database import Database, to_json
 
 
@@ -36,10 +36,7 @@ class SqliteVirtualKeyStore:
         self._db = db
 
     def create_virtual_key(self, binding: VirtualKey) -> VirtualKey:
-        if not is_entity_id(binding.id) or binding.id != binding.id.lower():
-            raise InvalidRequest(f"virtual key id {binding.id!r} must be a lower-case UUID string")
-        if is_entity_id(binding.slug):
-            raise InvalidRequest(f"slug {binding.slug!r} must not look like an id", param="slug")
+        check_new_keys("virtual key", binding.id, binding.slug)
         with self._db.write("create_virtual_key") as connection:
             taken = connection.execute("SELECT id FROM virtual_keys WHERE id = ? OR slug = ?",
                                        (binding.id, binding.slug)).fetchone()
