@@ -85,7 +85,8 @@ def _add_store_arguments(sub: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> Settings:
     """The environment's settings, with this command's store options on top."""
     settings = Settings.from_env()
-    store = args.store or ("dynamodb" if args.table or args.dynamodb_endpoint else "sqlite")
+    chosen_by_env = settings.store if os.environ.get("CUECARD_STORE") else "sqlite"  # the CLI's default is local
+    store = args.store or ("dynamodb" if args.table or args.dynamodb_endpoint else chosen_by_env)
     if store == "sqlite" and (args.table or args.dynamodb_endpoint):
         raise CuecardError("--table and --dynamodb-endpoint go with --store dynamodb.")
     if store == "dynamodb" and not (args.table or os.environ.get("CUECARD_TABLE")):
