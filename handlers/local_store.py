@@ -80,7 +80,7 @@ def first_serve(data_dir: Path, container: Container, *, load_samples: bool) -> 
     if marker.exists() or container.service.list_prompts({})["total"]:
         if not container.settings.admin_key:
             print("Using the keys in the data dir. Make another with: cuecard keys create --name NAME --scopes admin")
-        marker.touch(mode=0o600)
+        os.chmod(marker, 0o600) if marker.exists() else marker.touch(mode=0o600)  # 0.1 made it 0644
         return
     fd = os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600)
     os.close(fd)

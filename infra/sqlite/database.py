@@ -121,6 +121,28 @@ CREATE TABLE imports (
 """
 
 
+class _TicketLock:
+    """A first-come, first-served lock: this process's writers take turns instead of racing SQLite's
+    sleep-and-retry busy handler, which can starve one of them for seconds."""
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._turns:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._turns.wait()
+
+    def __exit__(self, *_: object) -> None:
+        with self._turns:
+            self._serving += 1
+            self._turns.notify_all()
+
+
 def to_json(value: Any) -> str:
     """JSON text for a column; ASCII-escaped, so any string the caller sent round-trips exactly."""
     try:
@@ -137,6 +159,7 @@ class Database:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._writers = _TicketLock()
         _create_private(self.path)
         with translated("open"):
             self._migrate(self._connection())
@@ -150,7 +173,6 @@ class Database:
                                          timeout=BUSY_TIMEOUT_MS / 1000)
             connection.row_factory = sqlite3.Row
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute("PRAGMA foreign_keys = ON")
             self._local.connection = connection
@@ -178,9 +200,12 @@ class Database:
 
     @contextlib.contextmanager
     def write(self, operation: str = "write") -> Iterator[sqlite3.Connection]:
-        """One logical write: a transaction that takes the file's write lock first, committed or rolled back whole."""
+        """One logical write: a transaction that takes the file's write lock first, committed or rolled back whole.
+
+        Writers in this process queue in turn; other processes wait on the file lock (busy_timeout).
+        """
         connection = self._connection()
-        with translated(operation):
+        with self._writers, translated(operation):
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
@@ -200,16 +225,22 @@ class Database:
                                "from a backup, or move it aside to start empty.")
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
+        """Creates the schema in a new file; refuses, without writing a byte, a file that is not ours.
+
+        WAL mode is set only once the file is known to be a cuecard store (it stays set in the file).
+        """
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
+            connection.execute("PRAGMA journal_mode = WAL")
             return
         if version > SCHEMA_VERSION:
             raise StoreDamaged(f"{self.path} was written by a newer cuecard (schema {version}); upgrade cuecard.")
+        if connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StoreDamaged(f"{self.path} is an SQLite file but not a cuecard store; nothing was changed.")
+        connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("BEGIN IMMEDIATE")
         try:
             if connection.execute("PRAGMA user_version").fetchone()[0] == 0:  # another process may have won
-                if connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-                    raise StoreDamaged(f"{self.path} is an SQLite file but not a cuecard store; nothing was changed.")
                 for statement in filter(str.strip, SCHEMA.split(";")):
                     connection.execute(statement)
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
