@@ -2,10 +2,17 @@
 
 moto is not safe under concurrent requests, so every call runs under one lock: conditional writes
 and transactions are then atomic, as DynamoDB's are.
+
+In process: `server = MotoServer().start(); server.endpoint_url; server.stop()`. As a process of its
+own, for tests that need an endpoint outside the test process (a `cuecard` subprocess, say):
+`python -m tests.moto_server --port 0` prints its endpoint URL on one line, then serves until
+SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
+import argparse
+import signal
 import threading
 from typing import Any, Callable, Iterable
 
@@ -67,3 +74,23 @@ class MotoServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.moto_server",
+                                     description="moto's DynamoDB and Secrets Manager on 127.0.0.1, for tests.")
+    parser.add_argument("--port", type=int, default=0, help="0 (the default) picks a free port")
+    args = parser.parse_args(argv)
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before the server's threads start, so they inherit it
+    server = MotoServer("127.0.0.1", args.port).start()
+    try:
+        print(server.endpoint_url, flush=True)
+        signal.sigwait(stop_signals)
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,33 +1,34 @@
 """`cuecard keys create | list | revoke` as a user runs them, against a local data dir and a "deployed" table.
 
 Local: every command runs with no AWS_* variable and no AWS config file (`without_aws`), first on a
-data dir no server has ever served, then while `cuecard serve` runs on it (the command must talk to
-the server's embedded store, so a new key works there at once). Deployed: `--table` reaches whatever
-CUECARD_DYNAMODB_ENDPOINT names, here `python -m infra.local_dynamodb` in a subprocess.
+data dir no server has ever served, then while `cuecard serve` runs on it: both processes open the
+same SQLite file, so a key made by the command works on the running server at once, and a revoke
+reaches it within CUECARD_AUTH_CACHE_TTL (0 here). Deployed: `--table` reaches whatever
+CUECARD_DYNAMODB_ENDPOINT names, here `python -m tests.moto_server` in a subprocess; the table is
+made by `cuecard table create`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-import httpx
 import pytest
 
-from tests.e2e.conftest import Server, run_cli, start_server, stop_server, with_repo_on_path, without_aws
+from tests.e2e.conftest import (
+    DATABASE_NAME, KEY_LINE_PATTERN, SAMPLE_SLUGS, Server, call, dynamodb_env, render, run_cli, slugs_listed,
+    start_server, stop_server, without_aws,
+)
 
 pytestmark = pytest.mark.e2e
 
 CREATED = re.compile(r"^Created key ([0-9a-f]+) \((.+); scopes: ([a-z,]+)\)\. It is shown once:$", re.MULTILINE)
-ADMIN_KEY_LINE = re.compile(r"^Admin API key \(shown once, keep it\): (cck_\S+)$", re.MULTILINE)
+ADMIN_KEY_LINE = re.compile(KEY_LINE_PATTERN, re.MULTILINE)
 CHAT = json.dumps([{"role": "user", "content": "Hello {{name}}"}])
 TABLE = "cuecard-deployed-e2e"
 
@@ -57,15 +58,6 @@ def list_keys(*target: str, cwd: Path, env: dict[str, str]) -> tuple[list[dict],
     done = run_cli("keys", "list", *target, cwd=cwd, env=env)
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()], done.stdout + done.stderr
-
-
-def call(server: Server, method: str, path: str, key: str, body: dict | None = None) -> httpx.Response:
-    return httpx.request(method, f"{server.base_url}{path}", headers={"x-portkey-api-key": key}, json=body, timeout=30)
-
-
-def render(server: Server, key: str, ref: str = "support-reply@production") -> httpx.Response:
-    return call(server, "POST", f"/prompts/{ref}/render", key,
-                {"variables": {"product": "Acme", "tone": "warm", "question": "Hi?", "name": "Ada"}})
 
 
 def new_prompt(name: str) -> dict:
@@ -111,8 +103,9 @@ def served(local: Local) -> Local:
 
 def test_create_with_no_server_and_no_aws_credentials(local: Local) -> None:
     assert local.offline.key.startswith("cck_")
-    assert (local.data_dir / "dynamodb-journal.jsonl").exists()
-    assert not (local.data_dir / "endpoint").exists()  # it ran its own store and stopped it
+    assert stat.S_IMODE(local.data_dir.stat().st_mode) == 0o700  # made private, by the command too
+    assert stat.S_IMODE((local.data_dir / DATABASE_NAME).stat().st_mode) == 0o600
+    assert not (local.data_dir / "served").exists()  # a key alone does not make the data dir "served"
     listed, printed = list_keys("--data-dir", str(local.data_dir), cwd=local.cwd, env=local.env)
     assert [(k["key_id"], k["name"], k["scopes"]) for k in listed] == [(local.offline.key_id, "before-serve", ["render"])]
     assert local.offline.key not in printed
@@ -130,15 +123,13 @@ def test_first_serve_after_keys_create_still_loads_samples_and_prints_an_admin_k
     listed, _ = list_keys(cwd=served.cwd, env=served.env)
     assert [k["scopes"] for k in listed if k["name"] == "local-admin"] == [["admin"]]
     assert call(served.server, "GET", "/labels", served.admin_key).status_code == 200
-    slugs = [p["slug"] for p in call(served.server, "GET", "/prompts", served.admin_key).json()["data"]]
-    assert sorted(slugs) == ["chat-with-history", "summarize", "support-reply"]
+    assert sorted(slugs_listed(served.server, served.admin_key)) == sorted(SAMPLE_SLUGS)
 
 
-def test_create_while_serving_reuses_the_running_store(served: Local) -> None:
-    endpoint = (served.data_dir / "endpoint").read_text()
-    # The default data dir (./.cuecard), no --data-dir.
+def test_create_while_serving_works_on_the_running_server_at_once(served: Local) -> None:
+    # The default data dir (./.cuecard), no --data-dir: the same SQLite file the server has open.
     made = create_key("renderer", "render", cwd=served.cwd, env=served.env)
-    assert (served.data_dir / "endpoint").read_text() == endpoint  # still the server's store
+    assert not (served.data_dir / "endpoint").exists()
     # Never presented before this line, so no negative lookup is cached: it must work at once.
     assert render(served.server, made.key).status_code == 200
     forbidden = call(served.server, "POST", "/prompts", made.key, new_prompt("no"))
@@ -205,7 +196,7 @@ def test_revoking_an_unknown_key_id_fails_cleanly(served: Local) -> None:
     assert "0123456789abcdef" in done.stderr and "Traceback" not in done.stderr
 
 
-# --- a deployed table (an embedded DynamoDB endpoint standing in for AWS) ----------------------
+# --- a deployed table (moto in a process of its own standing in for AWS) ----------------------------
 
 
 @dataclass(frozen=True)
@@ -216,32 +207,17 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory):
+def deployed(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Deployed:
     cwd = tmp_path_factory.mktemp("deployed")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local_dynamodb", "--port", "0", "--table", TABLE],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=cwd, env=with_repo_on_path(without_aws()),
-    )
-    try:
-        endpoint = process.stdout.readline().strip()  # printed once the table exists
-        assert endpoint.startswith("http://127.0.0.1:"), endpoint
-        env = {**without_aws(), "CUECARD_DYNAMODB_ENDPOINT": endpoint,
-               "AWS_ACCESS_KEY_ID": "deployed-e2e", "AWS_SECRET_ACCESS_KEY": "deployed-e2e-secret"}
-        yield Deployed(endpoint, cwd, env)
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout=15)
-        process.stdout.close()
+    env = dynamodb_env(moto_endpoint)
+    done = run_cli("table", "create", "--table", TABLE, "--no-examples", cwd=cwd, env=env)
+    assert done.returncode == 0, done.stderr
+    return Deployed(moto_endpoint, cwd, env)
 
 
 def scan_table(deployed: Deployed) -> str:
     client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=deployed.endpoint,
-                          aws_access_key_id="deployed-e2e", aws_secret_access_key="deployed-e2e-secret")
+                          aws_access_key_id="e2e-local", aws_secret_access_key="e2e-local-secret")
     items = [item for page in client.get_paginator("scan").paginate(TableName=TABLE) for item in page["Items"]]
     assert items
     return json.dumps(items)
@@ -271,9 +247,13 @@ def test_list_and_revoke_on_a_deployed_table(deployed: Deployed) -> None:
     assert not (deployed.cwd / ".cuecard").exists()
 
 
-def test_data_dir_and_table_are_exclusive(deployed: Deployed) -> None:
-    done = run_cli("keys", "list", "--table", TABLE, "--data-dir", "x", cwd=deployed.cwd, env=deployed.env)
-    assert done.returncode == 2 and "not allowed with argument" in done.stderr
+def test_table_options_with_store_sqlite_are_refused(deployed: Deployed) -> None:
+    done = run_cli("keys", "list", "--store", "sqlite", "--table", TABLE, "--dynamodb-endpoint", deployed.endpoint,
+                   cwd=deployed.cwd, env=deployed.env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("cuecard: ") and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "--store dynamodb" in done.stderr
+    assert not (deployed.cwd / ".cuecard").exists()
 
 
 def test_create_on_a_missing_table_fails_cleanly_and_prints_no_key(deployed: Deployed) -> None:

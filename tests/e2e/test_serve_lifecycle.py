@@ -7,9 +7,12 @@ The stages build on each other through module-scoped fixtures, so any single tes
                 v2 and puts a custom label on v1 over HTTP
     after_kill  the first server is SIGKILLed; a new one on the same data dir has everything back,
                 prints no key, loads no samples again
-    after_stop  Ctrl-C (SIGINT) stops that one with exit code 0 and releases the embedded store's
-                port; `cuecard keys create` then runs on the data dir with no server; a third server
-                (with CUECARD_ADMIN_KEY set this time) still has everything, and serves that key too
+    after_stop  Ctrl-C (SIGINT) stops that one with exit code 0 and releases its port; `cuecard keys
+                create` then runs on the data dir with no server; a third server (with
+                CUECARD_ADMIN_KEY set this time) still has everything, and serves that key too
+
+The data dir holds one SQLite file (cuecard.db, with its -wal/-shm) and the `served` marker: no
+journal, no lock or endpoint file, no second listener.
 """
 
 from __future__ import annotations
@@ -21,19 +24,19 @@ import signal
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import ADMIN_KEY, Server, run_cli, start_server, stop_server, without_aws
+from tests.e2e.conftest import (
+    ADMIN_KEY, DATABASE_NAME, KEY_LINE_PATTERN, SAMPLE_SLUGS, Server, call, ok, run_cli, start_server, stop_server,
+    without_aws,
+)
 
 pytestmark = pytest.mark.e2e
 
 SLUG = "lifecycle-greeting"
 LABEL = "canary"
-SAMPLE_SLUGS = {"chat-with-history", "summarize", "support-reply"}
-KEY_LINE = re.compile(r"^Admin API key \(shown once, keep it\): (cck_\S+)$", re.MULTILINE)
+KEY_LINE = re.compile(KEY_LINE_PATTERN, re.MULTILINE)
 URL_LINE = re.compile(r"cuecard is serving on (http://\S+/v1)")
 
 
@@ -52,8 +55,7 @@ class Story:
     later_prompt_id: str = ""  # created by the server started after kill -9
     write_key: str = ""  # made by `cuecard keys create` while no server ran
     stop_output: str = ""  # what the Ctrl-C'ed server printed
-    stopped_store_port: int = 0
-    endpoint_file_after_stop: bool | None = None
+    files_after_stop: set[str] = field(default_factory=set)  # the data dir's, with no server running
     port_released: bool | None = None
 
     @property
@@ -64,15 +66,6 @@ class Story:
         server = start_server(self.data_dir, scrub_aws=True, cwd=self.cwd, **kwargs)
         self.servers.append(server)
         return server
-
-
-def call(server: Server, method: str, path: str, key: str, body: dict | None = None) -> httpx.Response:
-    return httpx.request(method, f"{server.base_url}{path}", headers={"x-portkey-api-key": key}, json=body, timeout=30)
-
-
-def ok(response: httpx.Response) -> dict:
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def rendered_text(server: Server, key: str, ref: str) -> str:
@@ -107,10 +100,6 @@ def assert_story_is_stored(story: Story, server: Server, key: str) -> None:
     assert SAMPLE_SLUGS | {SLUG} <= set(slugs)
     assert {p["id"] for p in now} == {p["id"] for p in story.first_listing} | extra
     assert rendered_text(server, key, "support-reply@production").startswith("You are a support agent for")
-
-
-def store_port(data_dir: Path) -> int:
-    return urlsplit((data_dir / "endpoint").read_text().strip()).port
 
 
 def port_is_free(port: int) -> bool:
@@ -175,12 +164,10 @@ def after_kill(first: Story) -> Story:
 def after_stop(after_kill: Story) -> Story:
     story = after_kill
     server = story.server
-    port = store_port(story.data_dir)
     assert stop_server(server, signal.SIGINT) == 0, server.output()
     story.stop_output = server.output()
-    story.stopped_store_port = port
-    story.endpoint_file_after_stop = (story.data_dir / "endpoint").exists()
-    story.port_released = port_is_free(port)
+    story.files_after_stop = {path.name for path in story.data_dir.iterdir()}
+    story.port_released = port_is_free(server.port)
 
     made = run_cli("keys", "create", "--name", "offline-writer", "--scopes", "write", "--data-dir", str(story.data_dir),
                    cwd=story.cwd, env=without_aws())
@@ -245,12 +232,14 @@ def test_restarted_server_takes_new_writes(after_kill: Story) -> None:
 # --- after Ctrl-C -------------------------------------------------------------------------------
 
 
-def test_ctrl_c_stops_cleanly_and_releases_the_store_port(after_stop: Story) -> None:
+def test_ctrl_c_stops_cleanly_and_releases_the_port(after_stop: Story) -> None:
     assert "cuecard stopped." in after_stop.stop_output
     assert "Traceback" not in after_stop.stop_output
-    # The second server's store port was given back on Ctrl-C (checked before the third one started).
-    assert after_stop.endpoint_file_after_stop is False
+    # Checked before the third server started: the port is free, and the data dir holds the store (with
+    # its -wal and -shm, unless the last connection removed them on closing) and the marker, nothing else.
     assert after_stop.port_released
+    assert {DATABASE_NAME, "served"} <= after_stop.files_after_stop <= {
+        DATABASE_NAME, f"{DATABASE_NAME}-wal", f"{DATABASE_NAME}-shm", "served"}
 
 
 def test_everything_survives_ctrl_c(after_stop: Story) -> None:
