@@ -292,7 +292,10 @@ def _snapshot(scanned: list[items.Item], warnings: list[str]) -> Snapshot:
         elif sk == items.API_KEY_SK:
             snapshot.api_keys.append(items.api_key_from_item(item))
         elif sk == VIRTUAL_KEY_SK:
-            snapshot.virtual_keys.append(binding_from_item(item))
+            binding = binding_from_item(item)
+            snapshot.virtual_keys.append(binding)
+            if items.actor_of(item) is not None:
+                snapshot.virtual_key_actors[binding.id] = items.actor_of(item)
         elif sk == _JOB_SK:
             snapshot.jobs.append(_job_from_item(item))
         elif not sk.startswith((items.POINTER_PREFIX, items.VERSION_ID_PREFIX)) and sk != items.GUARD_SK:

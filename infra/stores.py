@@ -60,6 +60,7 @@ class Snapshot:
     labels: list[Label] = field(default_factory=list)
     api_keys: list[ApiKeyRecord] = field(default_factory=list)
     virtual_keys: list[VirtualKey] = field(default_factory=list)
+    virtual_key_actors: dict[str, str] = field(default_factory=dict)  # binding id -> last actor
     secrets: dict[str, str] = field(default_factory=dict)
     jobs: list[StoredJob] = field(default_factory=list)
 

@@ -41,7 +41,7 @@ def import_snapshot(db: Database, snapshot: Snapshot, *, source: str, imported_a
         for record in snapshot.api_keys:
             upsert_key(connection, record)
         for binding in snapshot.virtual_keys:
-            insert_binding(connection, binding, actor=None)
+            insert_binding(connection, binding, actor=snapshot.virtual_key_actors.get(binding.id))
         connection.executemany("INSERT OR REPLACE INTO secrets (name, value, updated_at) VALUES (?, ?, ?)",
                                [(name, value, imported_at) for name, value in snapshot.secrets.items()])
         for job in snapshot.jobs:

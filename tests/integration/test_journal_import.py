@@ -102,6 +102,7 @@ def test_entities_keep_pointers_and_the_deleted_prompt(imported) -> None:
     assert found["support-reply"].metadata == {"team": "support"}
     assert set(imported.snapshot.entity_actors.values()) == {"system"}
     assert set(imported.snapshot.entity_actors) == {(entity.kind.value, entity.id) for entity in found.values()}
+    assert imported.snapshot.virtual_key_actors == {binding.id: "system" for binding in imported.snapshot.virtual_keys}
 
 
 def test_the_renamed_label_comes_out_under_its_new_name(imported) -> None:
