@@ -12,6 +12,7 @@ import pytest
 
 from core.models import Entity, Kind
 from infra import journal_import
+from infra import journal_replay
 from infra.journal_import import (
     JOURNAL_NAME,
     JournalDamaged,
@@ -186,7 +187,7 @@ def test_a_pointer_already_under_the_new_name_wins() -> None:
     entity = Entity(kind=Kind.PROMPT, id="id", slug="p", name="p", created_at="t", updated_at="t", latest_version=3,
                     published_version=1, labels={"canary": 1, "beta": 3, "staging": 2})
     warnings: list[str] = []
-    moved = journal_import._finish_renames(entity, {"canary": "beta"}, warnings)
+    moved = journal_replay._finish_renames(entity, {"canary": "beta"}, warnings)
     assert dict(moved.labels) == {"beta": 3, "staging": 2}
     assert len(warnings) == 1
 
@@ -199,7 +200,7 @@ def test_per_operation_transactions_give_what_moto_transactions_give(tmp_path) -
     records, _ = journal_import._read_records(path)
 
     def replayed(split: bool) -> tuple[list, dict]:
-        items, secrets = journal_import._replay(path, records, split_transactions=split)
+        items, secrets = journal_replay.replay(path, records, split_transactions=split)
         return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"])), secrets
 
     per_operation = replayed(True)
@@ -228,7 +229,7 @@ def test_blobs_are_decoded_and_condition_checks_skipped(tmp_path) -> None:
     )
     path = data_dir_with(tmp_path, journal) / JOURNAL_NAME
     records, _ = journal_import._read_records(path)
-    (item,), _ = journal_import._replay(path, records)
+    (item,), _ = journal_replay.replay(path, records)
     assert item == {**key, "blob": {"B": b"\x00\x01hi"}}
 
 
