@@ -1,7 +1,8 @@
 """API keys: minting, hashing, and checking a presented key against a required scope.
 
 Keys are stored only as SHA-256 hashes. A key is 32 random bytes, so a fast hash is safe: there is
-nothing to brute-force. Lookups are cached briefly so a warm process does not read the store per call.
+nothing to brute-force. Lookups are cached briefly (core.ttl_cache) so a warm process does not read the
+store per call; a key revoked through the Authenticator is dropped from its cache at once.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -17,11 +17,13 @@ from typing import Callable, Iterable
 from core.errors import InvalidRequest, PermissionDenied, Unauthenticated
 from core.models import ApiKeyRecord, Scope
 from core.ports import ApiKeyStore
+from core.ttl_cache import TtlCache
 
 KEY_PREFIX = "cck_"
 # What each scope also grants: admin > write > render.
 _IMPLIED = {Scope.ADMIN: {Scope.ADMIN, Scope.WRITE, Scope.RENDER}, Scope.WRITE: {Scope.WRITE, Scope.RENDER}, Scope.RENDER: {Scope.RENDER}}
 _NEGATIVE_TTL = 5.0
+_MAX_CACHED = 10_000
 
 
 def hash_key(key: str) -> str:
@@ -80,9 +82,7 @@ class Authenticator:
         self._keys = keys
         self._ttl = ttl
         self._static = {record.key_hash: record for record in static_keys}
-        self._clock = clock
-        self._cache: dict[str, tuple[float, ApiKeyRecord | None]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[str, ApiKeyRecord | None] = TtlCache(ttl, _MAX_CACHED, clock)
 
     def check(self, presented: str | None, scope: Scope) -> ApiKeyRecord:
         """The key's record if it exists and grants `scope`; 401 or 403 otherwise."""
@@ -98,20 +98,23 @@ class Authenticator:
             raise PermissionDenied(f"This API key lacks the '{scope.value}' scope.")
         return record
 
+    def revoke_key(self, key_id: str) -> None:
+        """Revokes in the store; this process stops accepting the key at once (others within the ttl)."""
+        try:
+            self._keys.revoke_key(key_id)
+        finally:
+            self.invalidate()
+
+    def invalidate(self) -> None:
+        """Forgets every cached lookup; a lookup in flight does not cache what it read."""
+        self._cache.invalidate()
+
     def _lookup(self, key_hash: str) -> ApiKeyRecord | None:
         for known, record in self._static.items():
             if hmac.compare_digest(known, key_hash):
                 return record
-        now = self._clock()
-        with self._lock:
-            cached = self._cache.get(key_hash)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        record = self._keys.get_key(key_hash)
-        ttl = self._ttl if record is not None else min(self._ttl, _NEGATIVE_TTL)
-        if ttl > 0:
-            with self._lock:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[key_hash] = (now + ttl, record)
-        return record
+        return self._cache.get_or_load(key_hash, lambda: self._keys.get_key(key_hash), ttl=self._lifetime)
+
+    def _lifetime(self, record: ApiKeyRecord | None) -> float:
+        """A miss is remembered briefly: a key created elsewhere soon works here."""
+        return self._ttl if record is not None else min(self._ttl, _NEGATIVE_TTL)

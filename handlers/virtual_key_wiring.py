@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from core.service import utc_now
 from core.virtual_keys import VirtualKeyService
-from infra.dynamodb_virtual_keys import CachingVirtualKeyStore, DynamoVirtualKeyStore
-from infra.secrets import CachingSecretStore, SecretsManagerStore
+from infra.cache import CachingSecretStore, CachingVirtualKeyStore
 from infra.settings import Settings
 from infra.stores import Stores
 

@@ -45,9 +45,7 @@ def build_worker(container: Container, publisher: EventPublisher, replies: JobRe
                  ledger: JobLedger | None = None) -> JobWorker:
     """The job worker on `container`'s prompts and completions (tests pass fakes for the rest)."""
     if ledger is None:
-        from infra.dynamodb_job_ledger import DynamoJobLedger
-
-        ledger = DynamoJobLedger.from_settings(container.settings, client=container.store.client)
+        ledger = container.stores.jobs  # the backend's ledger, on the same client as its other stores
     return JobWorker(JobRunner(container.service, container.completions), ledger, publisher, replies)
 
 

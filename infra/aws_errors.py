@@ -1,6 +1,6 @@
 """The one mapping from botocore errors to core.errors.
 
-Throttling is retried by botocore itself (standard retry mode, see infra/dynamodb_client.py); what
+Throttling is retried by botocore itself (standard retry mode, see infra/aws_clients.py); what
 reaches this module has outlived those retries.
 """
 

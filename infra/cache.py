@@ -1,22 +1,27 @@
-"""CachingTemplateStore: an in-process read cache in front of a TemplateStore.
+"""In-process read caches in front of store ports, all on core.ttl_cache.TtlCache (thread-safe, bounded,
+and a read racing a write through the wrapper never caches the old answer).
 
-Pinned references (`key@N`) never change, so they live in an LRU with no expiry. Pointer references
-(published, `@latest`, `@label`) live for `ttl` seconds (0: not cached). Writes made through this
-wrapper drop the entity's pointer entries at once; `delete` drops its pinned entries too. Other
-processes see a write when their pointer entries expire (pinned entries of a deleted entity stay
-until evicted).
+- CachingTemplateStore: pinned references (`key@N`) never change, so they live in an LRU with no
+  expiry. Pointer references (published, `@latest`, `@label`) live for `ttl` seconds (0: not cached).
+  Writes made through this wrapper drop the entity's pointer entries at once; `delete` drops its
+  pinned entries too. Other processes see a write when their pointer entries expire (pinned entries
+  of a deleted entity stay until evicted).
+- CachingVirtualKeyStore: bindings read by id or slug, for `ttl` seconds; any write through it clears
+  it. Misses are not cached, so a binding created anywhere is usable at once.
+- CachingSecretStore: secret values for `ttl` seconds, so a warm function reads a key once per ttl;
+  a put or delete through it drops that entry at once.
 """
 
 from __future__ import annotations
 
-import threading
+import math
 import time
-from collections import OrderedDict
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Callable, Mapping
 
-from core.models import Entity, Kind, TemplateVersion, VersionDraft
-from core.ports import TemplateStore
+from core.models import Entity, Kind, TemplateVersion, VersionDraft, VirtualKey
+from core.ports import SecretStore, TemplateStore, VirtualKeyStore
 from core.references import Reference
+from core.ttl_cache import TtlCache
 
 _PinnedKey = tuple[Kind, str, int]
 _PointerKey = tuple[Kind, str, str, str | None]
@@ -33,14 +38,8 @@ class CachingTemplateStore:
         pointer_size: int = 4096,
     ) -> None:
         self._inner = inner
-        self._ttl = ttl
-        self._pinned_size = pinned_size
-        self._pointer_size = pointer_size
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._pinned: OrderedDict[_PinnedKey, TemplateVersion] = OrderedDict()
-        self._pointers: OrderedDict[_PointerKey, tuple[float, TemplateVersion]] = OrderedDict()
-        self._generation = 0  # bumped by every invalidation; a read begun before one is not cached
+        self._pinned: TtlCache[_PinnedKey, TemplateVersion] = TtlCache(math.inf, pinned_size, clock)
+        self._pointers: TtlCache[_PointerKey, TemplateVersion] = TtlCache(ttl, pointer_size, clock)
 
     @property
     def inner(self) -> TemplateStore:
@@ -57,42 +56,19 @@ class CachingTemplateStore:
         return self._resolve_pinned(kind, Reference(key, "number", number=version))
 
     def _resolve_pinned(self, kind: Kind, ref: Reference) -> TemplateVersion:
-        if self._pinned_size <= 0:
-            return self._inner.resolve(kind, ref)
         number = ref.number or 0
-        with self._lock:
-            hit = self._pinned.get((kind, ref.key, number))
-            if hit is not None:
-                self._pinned.move_to_end((kind, ref.key, number))
-                return hit
-            generation = self._generation
-        version = self._inner.resolve(kind, ref)
-        with self._lock:
-            if generation == self._generation:
-                for name in {ref.key, version.entity_id, version.slug}:
-                    _put_bounded(self._pinned, (kind, name, number), version, self._pinned_size)
-        return version
+        return self._pinned.get_or_load(
+            (kind, ref.key, number),
+            lambda: self._inner.resolve(kind, ref),
+            keys=lambda version: [(kind, name, number) for name in _names(ref.key, version)],
+        )
 
     def _resolve_pointer(self, kind: Kind, ref: Reference) -> TemplateVersion:
-        if self._ttl <= 0 or self._pointer_size <= 0:
-            return self._inner.resolve(kind, ref)
-        cache_key = (kind, ref.key, ref.selector, ref.label)
-        with self._lock:
-            entry = self._pointers.get(cache_key)
-            if entry is not None:
-                if entry[0] > self._clock():
-                    self._pointers.move_to_end(cache_key)
-                    return entry[1]
-                del self._pointers[cache_key]
-            generation = self._generation
-        version = self._inner.resolve(kind, ref)
-        expires_at = self._clock() + self._ttl
-        with self._lock:
-            if generation == self._generation:
-                for name in {ref.key, version.entity_id, version.slug}:
-                    entry_key = (kind, name, ref.selector, ref.label)
-                    _put_bounded(self._pointers, entry_key, (expires_at, version), self._pointer_size)
-        return version
+        return self._pointers.get_or_load(
+            (kind, ref.key, ref.selector, ref.label),
+            lambda: self._inner.resolve(kind, ref),
+            keys=lambda version: [(kind, name, ref.selector, ref.label) for name in _names(ref.key, version)],
+        )
 
     # --- uncached reads -------------------------------------------------------------------------
 
@@ -151,23 +127,92 @@ class CachingTemplateStore:
 
     def _invalidate(self, kind: Kind, names: set[str], *, pinned: bool) -> None:
         """Drops entries cached under any of `names` or holding a version of that entity."""
-        with self._lock:
-            self._generation += 1
-            caches: list[OrderedDict] = [self._pointers, self._pinned] if pinned else [self._pointers]
-            for cache in caches:
-                for cache_key in [k for k, v in cache.items() if _matches(kind, names, k, v)]:
-                    del cache[cache_key]
+
+        def matches(cache_key: tuple, version: TemplateVersion) -> bool:
+            return cache_key[0] is kind and bool(names & _names(cache_key[1], version))
+
+        self._pointers.invalidate(matches)
+        if pinned:
+            self._pinned.invalidate(matches)
 
 
-def _matches(kind: Kind, names: set[str], cache_key: tuple, value: object) -> bool:
-    if cache_key[0] is not kind:
-        return False
-    version: TemplateVersion = value[1] if isinstance(value, tuple) else value  # type: ignore[assignment]
-    return cache_key[1] in names or version.entity_id in names or version.slug in names
+def _names(key: str, version: TemplateVersion) -> set[str]:
+    """Every name a version is cached under: the key asked for, its entity's id and its slug."""
+    return {key, version.entity_id, version.slug}
 
 
-def _put_bounded(cache: OrderedDict, key: Hashable, value: object, size: int) -> None:
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > size:
-        cache.popitem(last=False)
+class CachingVirtualKeyStore:
+    """A VirtualKeyStore in front of any other; `ttl` 0: no cache."""
+
+    def __init__(self, inner: VirtualKeyStore, ttl: float, clock: Callable[[], float] = time.monotonic,
+                 *, max_entries: int = 1024) -> None:
+        self._inner = inner
+        self._cache: TtlCache[str, VirtualKey] = TtlCache(ttl, max_entries, clock)
+
+    @property
+    def inner(self) -> VirtualKeyStore:
+        return self._inner
+
+    def get_virtual_key(self, key_: str) -> VirtualKey:
+        return self._cache.get_or_load(
+            key_, lambda: self._inner.get_virtual_key(key_), keys=lambda binding: {key_, binding.id, binding.slug})
+
+    def list_virtual_keys(self) -> list[VirtualKey]:
+        return self._inner.list_virtual_keys()
+
+    def create_virtual_key(self, binding: VirtualKey) -> VirtualKey:
+        try:
+            return self._inner.create_virtual_key(binding)
+        finally:
+            self.invalidate()
+
+    def update_virtual_key(self, key_: str, changes: Mapping[str, Any]) -> VirtualKey:
+        try:
+            return self._inner.update_virtual_key(key_, changes)
+        finally:
+            self.invalidate()
+
+    def delete_virtual_key(self, key_: str) -> None:
+        try:
+            self._inner.delete_virtual_key(key_)
+        finally:
+            self.invalidate()
+
+    def invalidate(self) -> None:
+        """Forgets every cached binding (writes are rare; a binding is cached under its id and its slug)."""
+        self._cache.invalidate()
+
+
+class CachingSecretStore:
+    """A SecretStore in front of any other; `ttl` 0: no cache. Other processes see a new value when their
+    entry expires."""
+
+    def __init__(self, inner: SecretStore, ttl: float, clock: Callable[[], float] = time.monotonic,
+                 *, max_entries: int = 1024) -> None:
+        self._inner = inner
+        self._cache: TtlCache[str, str] = TtlCache(ttl, max_entries, clock)
+
+    @property
+    def inner(self) -> SecretStore:
+        return self._inner
+
+    def get_secret(self, ref: str) -> str:
+        return self._cache.get_or_load(ref, lambda: self._inner.get_secret(ref))
+
+    def put_secret(self, name: str, value: str) -> str:
+        ref = None
+        try:
+            ref = self._inner.put_secret(name, value)
+        finally:
+            self._forget(ref)
+        return ref
+
+    def delete_secret(self, ref: str) -> None:
+        try:
+            self._inner.delete_secret(ref)
+        finally:
+            self._forget(ref)
+
+    def _forget(self, ref: str | None) -> None:
+        """Drops `ref`'s entry (every entry if unknown); reads begun before cache nothing."""
+        self._cache.invalidate(None if ref is None else lambda cached, _value: cached == ref)

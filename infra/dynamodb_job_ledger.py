@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from core.errors import Conflict
 from core.jobs import Claim
 from infra.aws_errors import error_code, translated
+from infra.dynamodb_table import DynamoTable
 from infra.settings import Settings
 
 JOB_SK = "JOB"
@@ -44,21 +45,17 @@ def job_key(job_id: str) -> dict[str, dict[str, str]]:
 
 
 class DynamoJobLedger:
-    def __init__(self, client: Any, table_name: str, *, ttl_seconds: int = 86_400,
+    def __init__(self, table: DynamoTable, *, ttl_seconds: int = 86_400,
                  clock: Callable[[], float] = time.time, new_token: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
-        self._client = client
-        self._table = table_name
+        self.table = table
         self._ttl = ttl_seconds
         self._clock = clock
         self._new_token = new_token
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: Any = None) -> DynamoJobLedger:
-        if client is None:
-            from infra.dynamodb_client import client_from_settings
-
-            client = client_from_settings(settings)
-        return cls(client, settings.table_name, ttl_seconds=settings.job_idempotency_ttl)
+    def from_settings(cls, settings: Settings, table: DynamoTable | None = None) -> DynamoJobLedger:
+        """On `table` (shared with the other adapters), else on a client of its own."""
+        return cls(table or DynamoTable.from_settings(settings), ttl_seconds=settings.job_idempotency_ttl)
 
     @translated("job_claim")
     def claim(self, job_id: str, fingerprint: str, *, lease_seconds: float) -> Claim:
@@ -76,8 +73,8 @@ class DynamoJobLedger:
                 TTL_ATTRIBUTE: {"N": str(int(now) + self._ttl)},
             }
             try:
-                self._client.put_item(
-                    TableName=self._table, Item=item, ConditionExpression=_CLAIMABLE,
+                self.table.client.put_item(
+                    TableName=self.table.name, Item=item, ConditionExpression=_CLAIMABLE,
                     ExpressionAttributeNames=_NAMES,
                     ExpressionAttributeValues={":now": {"N": _seconds(now)}, ":running": {"S": RUNNING}},
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -86,7 +83,7 @@ class DynamoJobLedger:
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                current = exc.response.get("Item") or self._get(job_id)
+                current = exc.response.get("Item") or self.table.get(job_key(job_id))
             if current is not None:
                 return _claim_of(current)
             # The item went away between the write and the read (expired, released): try again.
@@ -96,8 +93,8 @@ class DynamoJobLedger:
     def complete(self, job_id: str, token: str, message: Mapping[str, Any]) -> None:
         now = self._clock()
         try:
-            self._client.update_item(
-                TableName=self._table, Key=job_key(job_id),
+            self.table.client.update_item(
+                TableName=self.table.name, Key=job_key(job_id),
                 UpdateExpression="SET #state = :done, #result = :result, #status = :status, finished_at = :at, "
                                  "#expires = :expires REMOVE claim_token, #lease",
                 ConditionExpression="claim_token = :token",
@@ -119,16 +116,13 @@ class DynamoJobLedger:
     @translated("job_release")
     def release(self, job_id: str, token: str) -> None:
         try:
-            self._client.delete_item(
-                TableName=self._table, Key=job_key(job_id), ConditionExpression="claim_token = :token",
+            self.table.client.delete_item(
+                TableName=self.table.name, Key=job_key(job_id), ConditionExpression="claim_token = :token",
                 ExpressionAttributeValues={":token": {"S": token}},
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":  # not ours any more: nothing to give up
                 raise
-
-    def _get(self, job_id: str) -> Mapping[str, Any] | None:
-        return self._client.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True).get("Item")
 
 
 def _claim_of(item: Mapping[str, Any]) -> Claim:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from core.errors import PayloadTooLarge
 from core.models import DomainEvent
+from infra.aws_clients import lazy_client
 from infra.aws_errors import RETRYABLE_EVENT_ENTRY_CODES, translate_code, translated
 from infra.settings import Settings
 
@@ -34,19 +35,6 @@ MAX_REQUEST_BYTES = 256 * 1024  # PutEvents' limit on the total size of a call's
 DEFAULT_MAX_ATTEMPTS = 4  # PutEvents calls per batch: the first and up to three retries of its failed entries
 
 Entry = dict[str, Any]
-
-
-def events_client(region: str, endpoint_url: str | None = None) -> Any:
-    """A client for real AWS (credentials from the usual chain) or, with `endpoint_url`, a local endpoint."""
-    import boto3
-
-    from infra.dynamodb_client import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, client_config
-
-    kwargs: dict[str, Any] = {"region_name": region, "config": client_config()}
-    if endpoint_url:
-        kwargs.update(endpoint_url=endpoint_url, aws_access_key_id=LOCAL_ACCESS_KEY,
-                      aws_secret_access_key=LOCAL_SECRET_KEY)
-    return boto3.session.Session().client(SERVICE, **kwargs)
 
 
 def entry_size(entry: Mapping[str, Any]) -> int:
@@ -73,10 +61,7 @@ class EventBridgePublisher:
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> EventBridgePublisher:
         """On `settings.event_bus_name`; the client is built on first publish (a cold start makes no AWS call)."""
-        from infra.secrets import LazyClient
-
-        return cls(LazyClient(lambda: events_client(settings.region, settings.events_endpoint)),
-                   settings.event_bus_name, **options)
+        return cls(lazy_client(SERVICE, settings.region, settings.events_endpoint), settings.event_bus_name, **options)
 
     @property
     def bus_name(self) -> str:

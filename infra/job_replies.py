@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 from core.errors import InvalidRequest
 from core.jobs import QUEUE_ARN, QUEUE_URL
+from infra import aws_clients
 from infra.aws_errors import translated
 from infra.settings import Settings
 
@@ -42,19 +43,6 @@ def queue_url(reply_to: str) -> tuple[str, str | None]:
     return reply_to, (region["a"] or region["b"]) if region else None
 
 
-def sqs_client(region: str, endpoint_url: str | None = None) -> Any:
-    """A client for real AWS (credentials from the usual chain) or, with `endpoint_url`, a local endpoint."""
-    import boto3
-
-    from infra.dynamodb_client import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, client_config
-
-    kwargs: dict[str, Any] = {"region_name": region, "config": client_config()}
-    if endpoint_url:
-        kwargs.update(endpoint_url=endpoint_url, aws_access_key_id=LOCAL_ACCESS_KEY,
-                      aws_secret_access_key=LOCAL_SECRET_KEY)
-    return boto3.session.Session().client(SERVICE, **kwargs)
-
-
 class SqsClients:
     """SQS clients by region, each made on first use by `client_for(region)` (`None`: the default region).
     The one place the job code gets SQS clients: replies here, message visibility in infra/sqs_visibility.py.
@@ -68,8 +56,8 @@ class SqsClients:
     @classmethod
     def from_settings(cls, settings: Settings) -> SqsClients:
         if settings.sqs_endpoint:  # one local endpoint serves every "region"
-            return cls(lambda _region: sqs_client(settings.region, settings.sqs_endpoint))
-        return cls(lambda region: sqs_client(region or settings.region))
+            return cls(lambda _region: aws_clients.client(SERVICE, settings.region, settings.sqs_endpoint))
+        return cls(lambda region: aws_clients.client(SERVICE, region or settings.region))
 
     def __call__(self, region: str | None) -> Any:
         client = self._clients.get(region)

@@ -1,4 +1,5 @@
-"""Provider keys in AWS Secrets Manager (SecretsManagerStore), and a cache so warm calls read none.
+"""Provider keys in AWS Secrets Manager (SecretsManagerStore; CachingSecretStore, in infra/cache.py, goes in
+front of it so warm calls read none).
 
 A secret is named `<prefix>virtual-keys/<binding id>`; that name is the reference a binding keeps
 (Secrets Manager accepts a name wherever it takes an ARN, and a name survives the local server's
@@ -11,13 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from core.errors import StoreUnavailable
-from core.ports import SecretStore
+from infra.aws_clients import lazy_client
 from infra.aws_errors import error_code, translated
 from infra.settings import Settings
 
@@ -63,37 +63,6 @@ def install_log_redaction() -> None:
                 logger.addFilter(_REDACTION)
 
 
-def secretsmanager_client(region: str, endpoint_url: str | None = None) -> Any:
-    """A client for real AWS (credentials from the usual chain) or, with `endpoint_url`, the local server."""
-    import boto3
-
-    from infra.dynamodb_client import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, client_config
-
-    kwargs: dict[str, Any] = {"region_name": region, "config": client_config()}
-    if endpoint_url:
-        kwargs.update(endpoint_url=endpoint_url, aws_access_key_id=LOCAL_ACCESS_KEY,
-                      aws_secret_access_key=LOCAL_SECRET_KEY)
-    return boto3.session.Session().client(SERVICE, **kwargs)
-
-
-class LazyClient:
-    """Builds the client on first use: a render never needs Secrets Manager, so a cold start skips it."""
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        client = self._client
-        if client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._factory()
-                client = self._client
-        return getattr(client, name)
-
-
 class SecretsManagerStore:
     """SecretStore on AWS Secrets Manager. Errors become core errors through infra/aws_errors.py."""
 
@@ -107,8 +76,7 @@ class SecretsManagerStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretsManagerStore:
-        endpoint = settings.secrets_endpoint_url
-        return cls(LazyClient(lambda: secretsmanager_client(settings.region, endpoint)), settings.secret_prefix,
+        return cls(lazy_client(SERVICE, settings.region, settings.secrets_endpoint_url), settings.secret_prefix,
                    force_delete=settings.secret_force_delete, recovery_window_days=settings.secret_recovery_days)
 
     @property
@@ -149,65 +117,3 @@ class SecretsManagerStore:
                 # Already gone, or already scheduled for deletion: the outcome asked for.
                 if error_code(exc) not in ("ResourceNotFoundException", "InvalidRequestException"):
                     raise
-
-
-class CachingSecretStore:
-    """Keeps secret values for `ttl` seconds (0: no cache), so a warm function reads a key once per ttl.
-
-    A put or delete through this wrapper drops that entry at once; other processes see a new value
-    when their entry expires.
-    """
-
-    def __init__(self, inner: SecretStore, ttl: float, clock: Callable[[], float] = time.monotonic,
-                 *, max_entries: int = 1024) -> None:
-        self._inner = inner
-        self._ttl = ttl
-        self._clock = clock
-        self._max_entries = max_entries
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, str]] = {}
-        self._generation = 0
-
-    @property
-    def inner(self) -> SecretStore:
-        return self._inner
-
-    def get_secret(self, ref: str) -> str:
-        if self._ttl <= 0:
-            return self._inner.get_secret(ref)
-        now = self._clock()
-        with self._lock:
-            hit = self._entries.get(ref)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-            generation = self._generation
-        value = self._inner.get_secret(ref)
-        with self._lock:
-            if generation == self._generation:  # no put or delete happened meanwhile
-                if len(self._entries) >= self._max_entries:
-                    self._entries.clear()
-                self._entries[ref] = (now + self._ttl, value)
-        return value
-
-    def put_secret(self, name: str, value: str) -> str:
-        ref = None
-        try:
-            ref = self._inner.put_secret(name, value)
-        finally:
-            self._forget(ref)
-        return ref
-
-    def delete_secret(self, ref: str) -> None:
-        try:
-            self._inner.delete_secret(ref)
-        finally:
-            self._forget(ref)
-
-    def _forget(self, ref: str | None) -> None:
-        """Drops `ref`'s entry (every entry if unknown) and stops reads begun before from caching."""
-        with self._lock:
-            if ref is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(ref, None)
-            self._generation += 1

@@ -115,7 +115,7 @@ def test_the_deployed_entry_point_publishes_the_sample_to_the_configured_bus(mon
                              {"Entries": entries})
     built = []
     monkeypatch.setenv("CUECARD_EVENT_BUS", "cuecard-test-bus")
-    monkeypatch.setattr("infra.eventbridge.events_client", lambda *args: built.append(args) or client)
+    monkeypatch.setattr("infra.aws_clients.client", lambda *args: built.append(args) or client)
     monkeypatch.setattr(change_events, "_handler", None)
     with stubber:
         assert change_events.handler(sample(), None) == {"batchItemFailures": []}
@@ -172,7 +172,7 @@ def test_changes_made_through_the_api_become_events_with_the_keys_actor(settings
 
     container = build_container(settings)
     minted = mint_key("release-bot", frozenset({Scope.WRITE}), utc_now())
-    container.store.put_key(minted.record)
+    container.stores.api_keys.put_key(minted.record)
     actor = f"api-key:{minted.record.key_id} (release-bot)"
     client = TestClient(container.asgi_app())
     headers = {"x-portkey-api-key": minted.key}

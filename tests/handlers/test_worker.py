@@ -25,9 +25,9 @@ from core.providers import ProviderCall
 from handlers.container import Container, build_container
 from handlers.local_seed import load_examples
 from handlers.worker import LEASE_MARGIN_SECONDS, build_handler, build_worker
-from infra.dynamodb_client import client_from_settings
+from infra import aws_clients
 from infra.dynamodb_job_ledger import DynamoJobLedger, job_key
-from infra.job_replies import sqs_client
+from infra.dynamodb_table import DynamoTable
 from infra.providers.mock import MockProvider
 from infra.sqs_visibility import SqsMessageVisibility
 from tests.unit.job_fakes import RecordingPublisher, RecordingReplies
@@ -200,7 +200,7 @@ def test_a_provider_outage_fails_only_its_record_and_the_retry_runs_it(worker) -
 
 
 def test_an_unavailable_store_fails_the_valid_jobs_but_not_the_malformed_one(worker, settings) -> None:
-    worker.ledger = DynamoJobLedger(client_from_settings(settings), "no-such-table")
+    worker.ledger = DynamoJobLedger(DynamoTable.from_settings(dataclasses.replace(settings, table_name="no-such-table")))
     response = worker.handler(SAMPLE, None)
     assert failures(response) == [RENDER["messageId"], COMPLETE["messageId"]]
     assert [e.detail_type for e in worker.publisher.events] == ["Job Failed"]
@@ -208,7 +208,7 @@ def test_an_unavailable_store_fails_the_valid_jobs_but_not_the_malformed_one(wor
 
 
 def test_a_job_another_delivery_is_running_fails_that_record_only(worker, settings) -> None:
-    DynamoJobLedger(client_from_settings(settings), settings.table_name).claim(COMPLETE_JOB, "fp", lease_seconds=300)
+    DynamoJobLedger(DynamoTable.from_settings(settings)).claim(COMPLETE_JOB, "fp", lease_seconds=300)
     response = worker.handler(SAMPLE, None)
     assert failures(response) == [COMPLETE["messageId"]]
     assert worker.mock.calls == 0
@@ -254,7 +254,7 @@ class RecordingDelays:
 
 
 def stubbed_visibility() -> tuple[SqsMessageVisibility, Stubber]:
-    client = sqs_client("us-east-1", "http://127.0.0.1:1")  # never reached: the stubber answers
+    client = aws_clients.client("sqs", "us-east-1", "http://127.0.0.1:1")  # never reached: the stubber answers
     return SqsMessageVisibility(lambda _region: client), Stubber(client)
 
 
@@ -354,7 +354,7 @@ def test_a_claim_lasts_as_long_as_the_invocation(worker, settings) -> None:
 
     worker.mock.fail_next = [RuntimeError("stop after the claim")]  # transient: the claim is released
     before = time.time()
-    ledger = DynamoJobLedger(client_from_settings(settings), settings.table_name)
+    ledger = DynamoJobLedger(DynamoTable.from_settings(settings))
     worker.ledger = ledger
     captured: dict[str, float] = {}
     original = ledger.claim
@@ -366,8 +366,7 @@ def test_a_claim_lasts_as_long_as_the_invocation(worker, settings) -> None:
     ledger.claim = claim  # type: ignore[method-assign]
     assert failures(worker(COMPLETE, context=Context())) == [COMPLETE["messageId"]]
     assert captured["lease"] == 120 + LEASE_MARGIN_SECONDS
-    item = client_from_settings(settings).get_item(TableName=settings.table_name, Key=job_key(COMPLETE_JOB))
-    assert "Item" not in item  # released after the transient failure
+    assert ledger.table.get(job_key(COMPLETE_JOB)) is None  # released after the transient failure
     assert time.time() - before < 60
 
 
@@ -392,11 +391,8 @@ def test_the_default_handler_publishes_to_eventbridge_and_replies_to_sqs(seeded,
     import importlib
     import sys
 
-    from infra.eventbridge import events_client
-    from infra.job_replies import sqs_client
-
-    sqs = sqs_client("us-east-1", moto_events_sqs)
-    events = events_client("us-east-1", moto_events_sqs)
+    sqs = aws_clients.client("sqs", "us-east-1", moto_events_sqs)
+    events = aws_clients.client("events", "us-east-1", moto_events_sqs)
     sink = sqs.create_queue(QueueName=f"sink-{settings.table_name}")["QueueUrl"]
     replies = sqs.create_queue(QueueName=f"replies-{settings.table_name}")["QueueUrl"]
     sink_arn = sqs.get_queue_attributes(QueueUrl=sink, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -443,7 +439,7 @@ def _drain(sqs: Any, queue: str, count: int) -> list[dict[str, Any]]:
 def test_the_default_delays_change_the_visibility_of_the_record_queue(settings, moto_events_sqs, monkeypatch) -> None:
     from handlers.worker import _default_delays
 
-    sqs = sqs_client("us-east-1", moto_events_sqs)
+    sqs = aws_clients.client("sqs", "us-east-1", moto_events_sqs)
     jobs = sqs.create_queue(QueueName=f"jobs-{settings.table_name}", Attributes={"VisibilityTimeout": "5430"})["QueueUrl"]
     jobs_arn = sqs.get_queue_attributes(QueueUrl=jobs, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sqs.send_message(QueueUrl=jobs, MessageBody="{}")

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from core.models import Entity, Kind, Label, TemplateVersion, VersionDraft
-from infra.dynamodb_store import DynamoStore
+from core.ports import TemplateStore
 
 NOW = "2025-01-01T00:00:00.000Z"
 
@@ -32,13 +32,13 @@ def draft(string: str = "Hello {{name}}", **fields: Any) -> VersionDraft:
     return VersionDraft(string=string, **fields)
 
 
-def create(store: DynamoStore, kind: Kind = Kind.PROMPT, name: str = "greet", **draft_fields: Any) -> Entity:
+def create(store: TemplateStore, kind: Kind = Kind.PROMPT, name: str = "greet", **draft_fields: Any) -> Entity:
     entity = new_entity(kind, name)
     store.create(kind, entity, draft(**draft_fields))
     return entity
 
 
-def append(store: DynamoStore, kind: Kind, key: str, string: str, **fields: Any) -> TemplateVersion:
+def append(store: TemplateStore, kind: Kind, key: str, string: str, **fields: Any) -> TemplateVersion:
     return store.append_version(kind, key, lambda latest: draft(string, **fields))
 
 

@@ -7,8 +7,10 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnec
 
 from core.errors import Conflict, PayloadTooLarge, StoreUnavailable
 from infra.aws_errors import THROTTLING_CODES, translate, translated
-from infra.dynamodb_client import MAX_ATTEMPTS, client_config, dynamodb_client
-from infra.dynamodb_store import DynamoStore
+from infra.aws_clients import MAX_ATTEMPTS, client, client_config
+from infra.dynamodb_client import dynamodb_client
+from infra.dynamodb_table import DynamoTable
+from infra.dynamodb_templates import DynamoTemplateStore
 
 
 def client_error(code: str, message: str = "", **extra: object) -> ClientError:
@@ -65,19 +67,17 @@ def test_translated_wraps_and_chains() -> None:
     assert isinstance(raised.value.__cause__, ClientError)
 
 
-def test_a_real_oversized_write_is_payload_too_large(store: DynamoStore) -> None:
+def test_a_real_oversized_write_is_payload_too_large(table: DynamoTable) -> None:
     with pytest.raises(PayloadTooLarge):
         with translated("put_item"):
-            store.client.put_item(
-                TableName=store.table_name, Item={"pk": {"S": "x"}, "sk": {"S": "y"}, "blob": {"S": "z" * 420_000}}
-            )
+            table.run(table.put({"pk": {"S": "x"}, "sk": {"S": "y"}, "blob": {"S": "z" * 420_000}}))
 
 
 def test_an_unreachable_store_is_unavailable() -> None:
     from core.models import Kind
     from core.references import parse_reference
 
-    store = DynamoStore(dynamodb_client("us-east-1", "http://127.0.0.1:9"), "cuecard")
+    store = DynamoTemplateStore(DynamoTable(dynamodb_client("us-east-1", "http://127.0.0.1:9"), "cuecard"))
     with pytest.raises(StoreUnavailable):
         store.resolve(Kind.PROMPT, parse_reference("pp-x-000000"))
 
@@ -88,8 +88,10 @@ def test_clients_use_standard_retries_and_timeouts() -> None:
     assert config.tcp_keepalive is True
     assert 0 < config.connect_timeout <= 5 and 0 < config.read_timeout <= 10
 
-    client = dynamodb_client("eu-west-1", "http://127.0.0.1:9")
-    assert client.meta.config.retries["mode"] == "standard"
-    assert client.meta.region_name == "eu-west-1"
-    credentials = client._request_signer._credentials  # dummy credentials for a local endpoint
-    assert credentials.access_key == "cuecard-local"
+    others = [client(service, "eu-west-1", "http://127.0.0.1:9") for service in ("secretsmanager", "events", "sqs")]
+    for made in (dynamodb_client("eu-west-1", "http://127.0.0.1:9"), *others):
+        assert made.meta.config.retries["mode"] == "standard"
+        assert made.meta.config.tcp_keepalive is True
+        assert made.meta.region_name == "eu-west-1"
+        credentials = made._request_signer._credentials  # dummy credentials for a local endpoint
+        assert credentials.access_key == "cuecard-local"

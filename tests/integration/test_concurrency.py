@@ -7,7 +7,8 @@ from collections import Counter
 
 from core.models import Kind
 from core.references import parse_reference
-from infra.dynamodb_store import DynamoStore
+from infra.dynamodb_table import DynamoTable
+from infra.dynamodb_templates import DynamoTemplateStore
 from infra.settings import Settings
 from tests.integration.builders import create, draft
 
@@ -15,7 +16,7 @@ WRITERS = 50
 
 
 def test_50_concurrent_appends_yield_versions_2_to_51_exactly_once(settings: Settings) -> None:
-    store = DynamoStore.from_settings(settings, max_pool_connections=WRITERS)
+    store = DynamoTemplateStore(DynamoTable.from_settings(settings, max_pool_connections=WRITERS))
     entity = create(store, string="v1")
     start = threading.Barrier(WRITERS)
     results: list[int] = []

@@ -10,10 +10,9 @@ import pytest
 
 from core.errors import Conflict, StoreUnavailable
 from core.models import Kind
-from infra.dynamodb_client import client_from_settings
+from infra.dynamodb_client import dynamodb_client
 from infra.dynamodb_job_ledger import DynamoJobLedger, job_key
-from infra.dynamodb_store import DynamoStore
-from infra.settings import Settings
+from infra.dynamodb_table import DynamoTable
 
 MESSAGE = {"job_id": "j-1", "status": "succeeded", "mode": "render", "prompt_id": "p", "prompt_version": 2,
            "result": {"success": True, "data": {"messages": [{"role": "user", "content": "héllo"}], "n": 1.5}}}
@@ -33,8 +32,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def ledger(settings: Settings, clock: Clock) -> DynamoJobLedger:
-    return DynamoJobLedger(client_from_settings(settings), settings.table_name, ttl_seconds=3600, clock=clock)
+def ledger(table: DynamoTable, clock: Clock) -> DynamoJobLedger:
+    return DynamoJobLedger(table, ttl_seconds=3600, clock=clock)
 
 
 def test_claim_complete_and_replay(ledger) -> None:
@@ -46,15 +45,15 @@ def test_claim_complete_and_replay(ledger) -> None:
     assert done.state == "done" and done.message == MESSAGE and done.fingerprint == "fp"
 
 
-def test_the_item_has_the_ttl_attribute_and_stays_out_of_the_indexes(ledger, settings, clock) -> None:
+def test_the_item_has_the_ttl_attribute_and_stays_out_of_the_indexes(ledger, table, templates, clock) -> None:
     claim = ledger.claim("j-1", "fp", lease_seconds=60)
     ledger.complete("j-1", claim.token, MESSAGE)
-    item = client_from_settings(settings).get_item(TableName=settings.table_name, Key=job_key("j-1"))["Item"]
+    item = table.get(job_key("j-1"))
     assert item["pk"] == {"S": "job#j-1"} and item["sk"] == {"S": "JOB"}
     assert int(item["expires_at"]["N"]) == int(clock.now) + 3600
     assert item["job_status"] == {"S": "succeeded"} and "claim_token" not in item and "lease_until" not in item
     assert "entity_type" not in item and "alias" not in item
-    assert DynamoStore.from_settings(settings).list_entities(Kind.PROMPT) == []
+    assert templates.list_entities(Kind.PROMPT) == []
 
 
 def test_an_abandoned_claim_is_taken_over_after_its_lease(ledger, clock) -> None:
@@ -84,7 +83,7 @@ def test_release_frees_only_its_own_claim(ledger) -> None:
 
 
 def test_concurrent_claims_have_one_winner(settings, clock) -> None:
-    ledgers = [DynamoJobLedger(client_from_settings(settings), settings.table_name, clock=clock) for _ in range(8)]
+    ledgers = [DynamoJobLedger(DynamoTable.from_settings(settings), clock=clock) for _ in range(8)]
     results: list[str] = []
     barrier = threading.Barrier(len(ledgers))
 
@@ -100,16 +99,16 @@ def test_concurrent_claims_have_one_winner(settings, clock) -> None:
     assert sorted(results) == ["claimed"] + ["running"] * 7
 
 
-def test_a_missing_table_is_store_unavailable(settings) -> None:
-    ledger = DynamoJobLedger(client_from_settings(settings), "no-such-table")
+def test_a_missing_table_is_store_unavailable(table) -> None:
+    ledger = DynamoJobLedger(DynamoTable(table.client, "no-such-table"))
     with pytest.raises(StoreUnavailable):
         ledger.claim("j-1", "fp", lease_seconds=60)
 
 
-def test_from_settings_uses_the_job_idempotency_ttl(settings, clock) -> None:
+def test_from_settings_uses_the_job_idempotency_ttl(settings, table, clock) -> None:
     ledger = DynamoJobLedger.from_settings(dataclasses.replace(settings, job_idempotency_ttl=120))
     claim = ledger.claim("j-1", "fp", lease_seconds=60)
-    item = client_from_settings(settings).get_item(TableName=settings.table_name, Key=job_key("j-1"))["Item"]
+    item = table.get(job_key("j-1"))
     assert claim.state == "claimed" and 0 < int(item["expires_at"]["N"]) - time.time() <= 120
 
 
@@ -117,8 +116,8 @@ def test_a_condition_failure_without_the_old_item_reads_it(settings) -> None:
     """Not every DynamoDB-compatible store answers ReturnValuesOnConditionCheckFailure: the ledger then reads."""
     from botocore.stub import ANY, Stubber
 
-    client = client_from_settings(settings)
-    ledger = DynamoJobLedger(client, "t")
+    client = dynamodb_client(settings.region, settings.dynamodb_endpoint)
+    ledger = DynamoJobLedger(DynamoTable(client, "t"))
     with Stubber(client) as stub:
         stub.add_client_error("put_item", "ConditionalCheckFailedException", expected_params=None)
         stub.add_response("get_item", {"Item": {**job_key("j-1"), "job_state": {"S": "running"},

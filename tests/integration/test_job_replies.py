@@ -8,7 +8,8 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from core.errors import InvalidRequest, StoreUnavailable
-from infra.job_replies import SqsJobReplies, queue_url, sqs_client
+from infra import aws_clients
+from infra.job_replies import SqsJobReplies, queue_url
 from infra.settings import Settings
 
 MESSAGE = {"job_id": "job-1", "status": "succeeded", "mode": "render", "prompt_id": "p", "prompt_version": 1,
@@ -41,7 +42,7 @@ def test_queue_url_rejects_other_addresses() -> None:
 
 
 def stubbed(region: str = "us-east-1") -> tuple[object, Stubber]:
-    client = sqs_client(region, "http://127.0.0.1:1")  # never reached: the stubber answers
+    client = aws_clients.client("sqs", region, "http://127.0.0.1:1")  # never reached: the stubber answers
     return client, Stubber(client)
 
 

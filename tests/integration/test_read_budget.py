@@ -8,7 +8,7 @@ from core.errors import PromptNotFound
 from core.models import Kind
 from core.references import parse_reference
 from infra.cache import CachingTemplateStore
-from infra.dynamodb_store import DynamoStore
+from infra.dynamodb_templates import DynamoTemplateStore
 from tests.integration.builders import append, create, draft
 
 
@@ -21,11 +21,11 @@ class FakeClock:
 
 
 @pytest.fixture
-def labelled(store: DynamoStore):
-    entity = create(store, string="v1")
-    append(store, Kind.PROMPT, entity.id, "v2")
-    append(store, Kind.PROMPT, entity.id, "v3")
-    store.set_label(entity.id, 2, "production")
+def labelled(templates: DynamoTemplateStore):
+    entity = create(templates, string="v1")
+    append(templates, Kind.PROMPT, entity.id, "v2")
+    append(templates, Kind.PROMPT, entity.id, "v3")
+    templates.set_label(entity.id, 2, "production")
     return entity
 
 
@@ -43,64 +43,64 @@ def labelled(store: DynamoStore):
     ],
 )
 def test_every_reference_costs_at_most_one_read_even_cold(
-    labelled, fresh_store: DynamoStore, template: str, expected: int
+    labelled, fresh_templates: DynamoTemplateStore, template: str, expected: int
 ) -> None:
     reference = parse_reference(template.format(id=labelled.id, slug=labelled.slug))
-    fresh_store.calls.reset()
-    assert fresh_store.resolve(Kind.PROMPT, reference).version == expected
-    assert fresh_store.calls.reads <= 1, fresh_store.calls.by_operation
-    assert fresh_store.calls.writes == 0
+    fresh_templates.calls.reset()
+    assert fresh_templates.resolve(Kind.PROMPT, reference).version == expected
+    assert fresh_templates.calls.reads <= 1, fresh_templates.calls.by_operation
+    assert fresh_templates.calls.writes == 0
 
 
-def test_after_a_slug_lookup_reads_are_consistent_gets_by_id(labelled, fresh_store: DynamoStore) -> None:
-    fresh_store.resolve(Kind.PROMPT, parse_reference(labelled.slug))
-    fresh_store.calls.reset()
-    fresh_store.resolve(Kind.PROMPT, parse_reference(f"{labelled.slug}@production"))
-    assert fresh_store.calls.by_operation == {"GetItem": 1}
+def test_after_a_slug_lookup_reads_are_consistent_gets_by_id(labelled, fresh_templates: DynamoTemplateStore) -> None:
+    fresh_templates.resolve(Kind.PROMPT, parse_reference(labelled.slug))
+    fresh_templates.calls.reset()
+    fresh_templates.resolve(Kind.PROMPT, parse_reference(f"{labelled.slug}@production"))
+    assert fresh_templates.calls.by_operation == {"GetItem": 1}
 
 
-def test_a_warm_pinned_reference_costs_no_read(labelled, fresh_store: DynamoStore) -> None:
-    cached = CachingTemplateStore(fresh_store, ttl=5.0, pinned_size=16)
+def test_a_warm_pinned_reference_costs_no_read(labelled, fresh_templates: DynamoTemplateStore) -> None:
+    cached = CachingTemplateStore(fresh_templates, ttl=5.0, pinned_size=16)
     cached.resolve(Kind.PROMPT, parse_reference(f"{labelled.slug}@2"))
-    fresh_store.calls.reset()
+    fresh_templates.calls.reset()
 
     for reference in (f"{labelled.slug}@2", f"{labelled.id}@2"):  # cached under the id and the slug
         assert cached.resolve(Kind.PROMPT, parse_reference(reference)).version == 2
     assert cached.get_version(Kind.PROMPT, labelled.id, 2).version == 2
-    assert fresh_store.calls.reads == 0
+    assert fresh_templates.calls.reads == 0
 
 
-def test_pointer_references_are_cached_for_the_ttl_only(labelled, fresh_store: DynamoStore) -> None:
+def test_pointer_references_are_cached_for_the_ttl_only(labelled, fresh_templates: DynamoTemplateStore) -> None:
     clock = FakeClock()
-    cached = CachingTemplateStore(fresh_store, ttl=5.0, pinned_size=16, clock=clock)
+    cached = CachingTemplateStore(fresh_templates, ttl=5.0, pinned_size=16, clock=clock)
     references = [f"{labelled.id}", f"{labelled.slug}@latest", f"{labelled.id}@production"]
     for reference in references:
         cached.resolve(Kind.PROMPT, parse_reference(reference))
 
-    fresh_store.calls.reset()
+    fresh_templates.calls.reset()
     clock.now += 4.9
     for reference in references:
         cached.resolve(Kind.PROMPT, parse_reference(reference))
-    assert fresh_store.calls.reads == 0
+    assert fresh_templates.calls.reads == 0
 
     clock.now += 0.2
     for reference in references:
-        fresh_store.calls.reset()
+        fresh_templates.calls.reset()
         cached.resolve(Kind.PROMPT, parse_reference(reference))
-        assert fresh_store.calls.reads == 1
+        assert fresh_templates.calls.reads == 1
 
 
-def test_ttl_zero_always_reads(labelled, fresh_store: DynamoStore) -> None:
-    cached = CachingTemplateStore(fresh_store, ttl=0, pinned_size=16)
+def test_ttl_zero_always_reads(labelled, fresh_templates: DynamoTemplateStore) -> None:
+    cached = CachingTemplateStore(fresh_templates, ttl=0, pinned_size=16)
     cached.resolve(Kind.PROMPT, parse_reference(f"{labelled.id}@latest"))
-    fresh_store.calls.reset()
+    fresh_templates.calls.reset()
     cached.resolve(Kind.PROMPT, parse_reference(f"{labelled.id}@latest"))
     cached.resolve(Kind.PROMPT, parse_reference(labelled.id))
-    assert fresh_store.calls.reads == 2
+    assert fresh_templates.calls.reads == 2
 
 
-def test_writes_through_the_cache_are_seen_at_once(labelled, store: DynamoStore) -> None:
-    cached = CachingTemplateStore(store, ttl=60.0, pinned_size=16, clock=FakeClock())
+def test_writes_through_the_cache_are_seen_at_once(labelled, templates: DynamoTemplateStore) -> None:
+    cached = CachingTemplateStore(templates, ttl=60.0, pinned_size=16, clock=FakeClock())
     latest, published = parse_reference(f"{labelled.slug}@latest"), parse_reference(labelled.id)
     production = parse_reference(f"{labelled.slug}@production")
     assert (cached.resolve(Kind.PROMPT, latest).version, cached.resolve(Kind.PROMPT, published).version) == (3, 1)

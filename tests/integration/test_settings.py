@@ -30,7 +30,9 @@ def test_every_variable_is_read() -> None:
             "CUECARD_ADMIN_KEY": "ck-admin",
         }
     )
-    assert settings == Settings("prod-prompts", "http://127.0.0.1:8000", "eu-west-1", 0.0, 10, 2.5, 2048, "ck-admin")
+    assert settings == Settings(table_name="prod-prompts", dynamodb_endpoint="http://127.0.0.1:8000", region="eu-west-1",
+                                pointer_cache_ttl=0.0, pinned_cache_size=10, auth_cache_ttl=2.5, max_body_bytes=2048,
+                                admin_key="ck-admin")
 
 
 def test_aws_region_wins_over_the_default_region() -> None:

@@ -1,4 +1,4 @@
-"""infra/stream_records.py on the stream records the store's real writes produce (embedded DynamoDB)."""
+"""infra/stream_records.py on the stream records the templates's real writes produce (embedded DynamoDB)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ def sk_of(record: dict) -> str:
     return record["dynamodb"]["Keys"]["sk"]["S"]
 
 
-def test_creating_a_prompt_decodes_to_a_head_and_a_version_the_rest_is_ignored(store, actor) -> None:
-    tap = StreamTap(store.table_name)
-    entity = create(store, string="Hi {{name}}", model="m")
+def test_creating_a_prompt_decodes_to_a_head_and_a_version_the_rest_is_ignored(templates, table, actor) -> None:
+    tap = StreamTap(table.name)
+    entity = create(templates, string="Hi {{name}}", model="m")
     records = tap.records()
     assert [(record["eventName"], sk_of(record).split("#")[0]) for record in records] == [
         ("INSERT", "HEAD"), ("INSERT", "GUARD"), ("INSERT", "V"), ("INSERT", "PTR"), ("INSERT", "PTR"),
@@ -46,13 +46,13 @@ def test_creating_a_prompt_decodes_to_a_head_and_a_version_the_rest_is_ignored(s
     assert (version.version.version, version.version.string, version.actor) == (1, "Hi {{name}}", ACTOR)
 
 
-def test_publish_label_delete_and_hidden_versions(store, actor) -> None:
-    entity = create(store)
-    append(store, Kind.PROMPT, entity.id, "v2")
-    tap = StreamTap(store.table_name)
-    store.publish(Kind.PROMPT, entity.id, 2)
-    store.set_label(entity.id, 2, "staging")
-    store.delete(Kind.PROMPT, entity.id)
+def test_publish_label_delete_and_hidden_versions(templates, table, actor) -> None:
+    entity = create(templates)
+    append(templates, Kind.PROMPT, entity.id, "v2")
+    tap = StreamTap(table.name)
+    templates.publish(Kind.PROMPT, entity.id, 2)
+    templates.set_label(entity.id, 2, "staging")
+    templates.delete(Kind.PROMPT, entity.id)
     decoded = [(record, stored_change(record)) for record in tap.records()]
     heads = [change for _, change in decoded if isinstance(change, HeadChange)]
     assert [(h.old.published_version, h.new.published_version) for h in heads][0] == (1, 2)
@@ -64,10 +64,10 @@ def test_publish_label_delete_and_hidden_versions(store, actor) -> None:
     assert not [change for _, change in decoded if isinstance(change, VersionAdded)]
 
 
-def test_labels_api_keys_and_other_items_decode_to_nothing(store) -> None:
-    tap = StreamTap(store.table_name)
-    store.create_label(new_label("canary"))
-    store.put_key(mint_key("ci", frozenset({Scope.RENDER}), utc_now()).record)
+def test_labels_api_keys_and_other_items_decode_to_nothing(table, labels, api_keys) -> None:
+    tap = StreamTap(table.name)
+    labels.create_label(new_label("canary"))
+    api_keys.put_key(mint_key("ci", frozenset({Scope.RENDER}), utc_now()).record)
     records = tap.records()
     assert records and all(stored_change(record) is None for record in records)
     foreign = copy.deepcopy(records[0])
@@ -75,9 +75,9 @@ def test_labels_api_keys_and_other_items_decode_to_nothing(store) -> None:
     assert stored_change(foreign) is None
 
 
-def test_images_decode_with_the_stores_codecs(store) -> None:
-    tap = StreamTap(store.table_name)
-    create(store, parameters={"temperature": 0.5, "max_tokens": 10})
+def test_images_decode_with_the_stores_codecs(templates, table) -> None:
+    tap = StreamTap(table.name)
+    create(templates, parameters={"temperature": 0.5, "max_tokens": 10})
     version_record = next(record for record in tap.records() if sk_of(record).startswith("V#"))
     image = decode_image(version_record["dynamodb"]["NewImage"])
     assert image["parameters"] == {"temperature": 0.5, "max_tokens": 10}
@@ -85,10 +85,10 @@ def test_images_decode_with_the_stores_codecs(store) -> None:
     assert decode_image(None) is None
 
 
-def test_records_without_images_or_keys_are_errors(store) -> None:
-    tap = StreamTap(store.table_name)
-    entity = create(store)
-    store.publish(Kind.PROMPT, entity.id, 1)
+def test_records_without_images_or_keys_are_errors(templates, table) -> None:
+    tap = StreamTap(table.name)
+    entity = create(templates)
+    templates.publish(Kind.PROMPT, entity.id, 1)
     head_modify = next(record for record in tap.records() if record["eventName"] == "MODIFY" and sk_of(record) == "HEAD")
     keys_only = copy.deepcopy(head_modify)
     del keys_only["dynamodb"]["OldImage"], keys_only["dynamodb"]["NewImage"]
@@ -111,10 +111,10 @@ def test_records_without_images_or_keys_are_errors(store) -> None:
     (None, None),
     ("soon", None),
 ])
-def test_capture_time_is_iso_utc(store, value, expected) -> None:
-    tap = StreamTap(store.table_name)
-    entity = create(store)
-    store.publish(Kind.PROMPT, entity.id, 1)
+def test_capture_time_is_iso_utc(templates, table, value, expected) -> None:
+    tap = StreamTap(table.name)
+    entity = create(templates)
+    templates.publish(Kind.PROMPT, entity.id, 1)
     record = next(record for record in tap.records() if record["eventName"] == "MODIFY" and sk_of(record) == "HEAD")
     if value is None:
         del record["dynamodb"]["ApproximateCreationDateTime"]

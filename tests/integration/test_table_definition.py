@@ -46,8 +46,8 @@ def test_create_table_kwargs_come_from_the_template() -> None:
     assert kwargs["BillingMode"] == "PAY_PER_REQUEST"
 
 
-def test_the_created_table_matches_the_template(store) -> None:
-    described = store.client.describe_table(TableName=store.table_name)["Table"]
+def test_the_created_table_matches_the_template(table) -> None:
+    described = table.client.describe_table(TableName=table.name)["Table"]
     assert {index["IndexName"] for index in described["GlobalSecondaryIndexes"]} == {"by_type", "by_alias"}
     assert described["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
 
@@ -71,8 +71,8 @@ def test_a_template_without_the_table_is_refused(tmp_path: Path) -> None:
 
 def test_the_lambda_path_imports_neither_yaml_nor_moto() -> None:
     code = (
-        "import sys, infra.dynamodb_store, infra.cache, infra.settings, infra.aws_errors, infra.dynamodb_client, "
-        "infra.table_definition; "
+        "import sys, infra.dynamodb_stores, infra.cache, infra.settings, infra.aws_errors, infra.aws_clients, "
+        "infra.dynamodb_client, infra.table_definition; "
         "assert not {'yaml', 'moto', 'werkzeug'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)

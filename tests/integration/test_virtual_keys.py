@@ -1,14 +1,12 @@
-"""Virtual keys on the embedded server: DynamoDB bindings, Secrets Manager secrets, caches, and the
+"""Virtual keys on the moto server: DynamoDB bindings, Secrets Manager secrets, caches, and the
 three secret guarantees (never in the table, never in an answer, never in a log)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import stat
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -23,15 +21,17 @@ from core.service import PromptService
 from handlers.http_app import _api_key, _install_error_handlers
 from handlers.virtual_key_routes import add_virtual_key_routes
 from handlers.virtual_key_wiring import build_virtual_keys
+from infra import aws_clients
 from infra.aws_errors import translate
+from infra.cache import CachingSecretStore, CachingVirtualKeyStore
 from infra.call_counter import CallCounter
 from infra.dynamodb_client import dynamodb_client
-from infra.dynamodb_store import DynamoStore
-from infra.dynamodb_virtual_keys import CachingVirtualKeyStore, DynamoVirtualKeyStore
-from infra.local_dynamodb import JOURNAL_NAME, LocalDynamoDB
-from infra.secrets import CachingSecretStore, SecretsManagerStore, secretsmanager_client
+from infra.dynamodb_stores import dynamodb_stores
+from infra.dynamodb_table import DynamoTable
+from infra.dynamodb_virtual_keys import DynamoVirtualKeyStore
+from infra.secrets import SecretsManagerStore
 from infra.settings import Settings
-from tests.integration.embedded_process import embedded_server, kill_9
+from tests.moto_server import MotoServer
 
 REGION = "us-east-1"
 NOW = "2026-01-01T00:00:00.000Z"
@@ -62,8 +62,8 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def sm_client(local_dynamodb: LocalDynamoDB):
-    return secretsmanager_client(REGION, local_dynamodb.endpoint_url)
+def sm_client(local_dynamodb: MotoServer):
+    return aws_clients.client("secretsmanager", REGION, local_dynamodb.endpoint_url)
 
 
 @pytest.fixture
@@ -73,8 +73,8 @@ def secret_store(sm_client, prefix) -> SecretsManagerStore:
 
 @pytest.fixture
 def client_and_store(settings: Settings):
-    client = dynamodb_client(REGION, settings.dynamodb_endpoint)
-    return client, DynamoVirtualKeyStore(client, settings.table_name)
+    table = DynamoTable(dynamodb_client(REGION, settings.dynamodb_endpoint), settings.table_name)
+    return table.client, DynamoVirtualKeyStore(table)
 
 
 def scan_all(settings: Settings) -> list[dict]:
@@ -146,8 +146,7 @@ def test_slugs_are_unique_and_ids_are_uuids(client_and_store) -> None:
 def test_concurrent_updates_all_land_and_the_copies_agree(client_and_store, settings) -> None:
     _, store = client_and_store
     created = store.create_virtual_key(binding())
-    stores = [DynamoVirtualKeyStore(dynamodb_client(REGION, settings.dynamodb_endpoint), settings.table_name)
-              for _ in range(6)]
+    stores = [DynamoVirtualKeyStore(DynamoTable.from_settings(settings)) for _ in range(6)]
 
     def work(worker: int) -> None:
         for round_ in range(3):
@@ -266,7 +265,7 @@ def test_bindings_are_cached_by_id_and_slug_and_dropped_on_writes(client_and_sto
 
 
 @pytest.fixture
-def stack(settings: Settings, local_dynamodb: LocalDynamoDB, prefix: str):
+def stack(settings: Settings, local_dynamodb: MotoServer, prefix: str):
     """Settings from the environment as a deployment reads them, Secrets Manager at CUECARD_SECRETS_ENDPOINT."""
     configured = Settings.from_env({
         "CUECARD_TABLE": settings.table_name,
@@ -275,10 +274,10 @@ def stack(settings: Settings, local_dynamodb: LocalDynamoDB, prefix: str):
         "CUECARD_SECRET_PREFIX": prefix,
         "AWS_REGION": REGION,
     })
-    store = DynamoStore.from_settings(configured)
-    parts = build_virtual_keys(configured, store)
+    stores = dynamodb_stores(configured)
+    parts = build_virtual_keys(configured, stores)
     admin = mint_key("admin", frozenset({Scope.ADMIN}), NOW)
-    auth = Authenticator(store, ttl=0, static_keys=[admin.record])
+    auth = Authenticator(stores.api_keys, ttl=0, static_keys=[admin.record])
     app = FastAPI()
     router = APIRouter()
 
@@ -292,11 +291,11 @@ def stack(settings: Settings, local_dynamodb: LocalDynamoDB, prefix: str):
     http.headers["x-portkey-api-key"] = admin.key
     sdk = Portkey(api_key=admin.key, base_url="http://testserver/v1",
                   http_client=TestClient(app, base_url="http://testserver/v1", raise_server_exceptions=False))
-    return configured, store, parts, http, sdk
+    return configured, stores, parts, http, sdk
 
 
 def test_the_provider_key_is_never_in_the_table_an_answer_or_a_log(stack, settings, caplog) -> None:
-    configured, store, parts, http, sdk = stack
+    configured, _, parts, http, sdk = stack
     first, rotated = "sk-proj-GUARANTEE-first-0123456789abcd", "sk-proj-GUARANTEE-rotated-9876543210wxyz"
     answers: list[str] = []
     caplog.set_level(logging.DEBUG)  # every logger, botocore's and urllib3's included
@@ -339,9 +338,9 @@ def test_the_provider_key_is_never_in_the_table_an_answer_or_a_log(stack, settin
 
 
 def test_prompts_check_virtual_keys_in_the_table(stack) -> None:
-    configured, store, parts, http, _ = stack
+    _, stores, parts, http, _ = stack
     parts.service.create({"name": "Mock", "slug": "mock", "provider": "mock"})
-    prompts = PromptService(store, store, virtual_keys=parts.bindings)
+    prompts = PromptService(stores.templates, stores.labels, virtual_keys=parts.bindings)
     body = {"name": "P", "string": "Hi", "parameters": {}}
     with pytest.raises(InvalidRequest) as raised:
         prompts.create_prompt({**body, "virtual_key": "no-such-key"})
@@ -367,42 +366,3 @@ def test_settings_for_secrets() -> None:
                         ("CUECARD_SECRET_CACHE_TTL", "-1")):
         with pytest.raises(ValueError, match=name):
             Settings.from_env({name: value})
-
-
-# --- the local journal ---------------------------------------------------------------------------
-
-
-def test_secrets_survive_a_restart_and_deleted_ones_leave_the_journal(tmp_path: Path) -> None:
-    data_dir, log = tmp_path / "data", tmp_path / "server.log"
-    journal = data_dir / JOURNAL_NAME
-    with embedded_server(data_dir, log) as (process, endpoint):
-        store = SecretsManagerStore(secretsmanager_client(REGION, endpoint), "cuecard/")
-        kept = store.put_secret("virtual-keys/kept", "sk-journal-old-value")
-        store.put_secret("virtual-keys/kept", "sk-journal-new-value")
-        gone = store.put_secret("virtual-keys/gone", "sk-journal-deleted-value")
-        store.delete_secret(gone)
-        kill_9(process)
-    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
-    assert "sk-journal-deleted-value" in journal.read_text()  # locally, the journal is the secret store
-
-    with embedded_server(data_dir, log) as (process, endpoint):
-        store = SecretsManagerStore(secretsmanager_client(REGION, endpoint), "cuecard/")
-        assert store.get_secret(kept) == "sk-journal-new-value"
-        with pytest.raises(Conflict):  # still scheduled for deletion in memory...
-            store.get_secret(gone)
-        text = journal.read_text()  # ...but compacted off the disk at start
-        assert "sk-journal-new-value" in text
-        assert "sk-journal-old-value" not in text and "sk-journal-deleted-value" not in text
-        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
-        store.put_secret("virtual-keys/later", "sk-journal-after-compaction")
-        kill_9(process)
-
-    with embedded_server(data_dir, log) as (process, endpoint):
-        store = SecretsManagerStore(secretsmanager_client(REGION, endpoint), "cuecard/")
-        assert store.get_secret(kept) == "sk-journal-new-value"
-        assert store.get_secret("cuecard/virtual-keys/later") == "sk-journal-after-compaction"
-        with pytest.raises(StoreUnavailable, match="no provider key"):
-            store.get_secret(gone)
-        assert dynamodb_client(REGION, endpoint).describe_table(TableName="cuecard")["Table"]["TableName"] == "cuecard"
-        process.terminate()
-        assert process.wait(timeout=10) == 0

@@ -251,3 +251,28 @@ def test_scope_failure_is_not_a_second_store_read(auth, store):
     with pytest.raises(PermissionDenied):
         auth.check(minted.key, Scope.ADMIN)
     assert store.get_key_calls == 1
+
+
+def test_a_key_revoked_through_the_authenticator_is_refused_at_once(auth, store):
+    minted = add_key(store, Scope.RENDER)
+    auth.check(minted.key, Scope.RENDER)
+    auth.revoke_key(minted.record.key_id)
+    with pytest.raises(Unauthenticated):
+        auth.check(minted.key, Scope.RENDER)
+
+
+def test_a_lookup_racing_a_revoke_does_not_cache_the_old_record(store, clock):
+    minted = add_key(store, Scope.RENDER)
+    auth = Authenticator(store, ttl=60.0, clock=clock)
+    read = store.get_key
+
+    def read_then_revoked(key_hash):
+        record = read(key_hash)  # the lookup has read the live record...
+        store.get_key = read
+        auth.revoke_key(minted.record.key_id)  # ...when the revoke lands
+        return record
+
+    store.get_key = read_then_revoked
+    assert auth.check(minted.key, Scope.RENDER) == minted.record  # the racing lookup itself may still pass
+    with pytest.raises(Unauthenticated):
+        auth.check(minted.key, Scope.RENDER)  # but it cached nothing: the next check reads the revoked record

@@ -1,0 +1,468 @@
+"""DynamoTemplateStore: core.ports.TemplateStore (prompts and partials, versioned) on the one table.
+
+Every HEAD write records who made it (`actor`, from core.actor; `system` when no caller is known, e.g.
+the CLI), and every new V# item records who wrote it; change events read them from the table's stream.
+
+Keys: ids are UUIDs; anything else is a slug. A slug resolves through the `by_alias` GSI in one
+Query; the answer's id is remembered (slugs never change) so later reads are consistent GetItems by
+id. A GSI miss (eventual consistency right after create) falls back to the slug guard item.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+from botocore.exceptions import ClientError
+
+from core.actor import actor_or_system
+from core.errors import (
+    Conflict,
+    InvalidRequest,
+    LabelNotFound,
+    NotFound,
+    PartialNotFound,
+    PayloadTooLarge,
+    PromptNotFound,
+    VersionNotFound,
+)
+from core.models import BUILTIN_LABELS, Entity, Kind, TemplateVersion, VersionDraft
+from core.references import Reference
+from infra import dynamo_items as items
+from infra.attribute_codec import item_size, to_attr
+from infra.aws_errors import ITEM_TOO_LARGE_MESSAGE, error_code, translated
+from infra.call_counter import CallCounter
+from infra.dynamo_items import Item, n, s
+from infra.dynamodb_labels import label_id_by_name
+from infra.dynamodb_table import (
+    CONDITION_FAILED,
+    FALSE,
+    ONE,
+    RETRYABLE_REASONS,
+    TRUE,
+    DynamoTable,
+    is_entity_id,
+    utc_now,
+)
+
+MAX_ITEM_BYTES = 400_000  # under DynamoDB's 400 KB (409,600 bytes) with room for its own accounting
+_POINTER_HEADROOM = len(items.label_pointer_sk("x" * 64)) + 64  # a pointer copy has a longer sort key
+_MAX_TRANSACT_ITEMS = 100
+_ENTITY_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata"})
+
+
+class DynamoTemplateStore:
+    def __init__(
+        self,
+        table: DynamoTable,
+        *,
+        now: Callable[[], str] = utc_now,
+        append_attempts: int = 200,
+        append_deadline: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.table = table
+        self._now = now
+        self._append_attempts = append_attempts
+        self._append_deadline = append_deadline
+        self._sleep = sleep
+        self._slug_ids: dict[tuple[Kind, str], str] = {}
+        self._slug_lock = threading.Lock()
+
+    @property
+    def calls(self) -> CallCounter:
+        """The DynamoDB calls made on this store's client (the read budget's meter)."""
+        return self.table.calls
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    @translated("resolve")
+    def resolve(self, kind: Kind, ref: Reference) -> TemplateVersion:
+        if ref.selector == "number":
+            sk = items.version_sk(ref.number or 0)
+        elif ref.selector == "label":
+            sk = items.label_pointer_sk(ref.label or "")
+        elif ref.selector == "latest":
+            sk = items.LATEST_SK
+        else:
+            sk = items.PUBLISHED_SK
+        entity_id, item = self._read(kind, ref.key, sk)
+        if item is not None and not items.is_deleted(item):
+            return items.version_from_item(item)
+        raise self._missing(kind, ref.key, entity_id, ref)
+
+    @translated("get_entity")
+    def get_entity(self, kind: Kind, key: str) -> Entity:
+        _, item = self._read(kind, key, items.HEAD_SK)
+        if item is None or items.is_deleted(item):
+            raise _entity_not_found(kind, key)
+        return items.entity_from_item(item)
+
+    @translated("list_entities")
+    def list_entities(self, kind: Kind, *, collection_id: str | None = None) -> list[Entity]:
+        conditions, values = ["deleted = :false"], {":type": s(kind.value), ":false": FALSE}
+        if collection_id is not None:
+            conditions.append("collection_id = :collection")
+            values[":collection"] = s(collection_id)
+        found = self.table.query(
+            IndexName="by_type",
+            KeyConditionExpression="entity_type = :type",
+            FilterExpression=" AND ".join(conditions),
+            ExpressionAttributeValues=values,
+        )
+        return [items.entity_from_item(item) for item in found]
+
+    @translated("get_version")
+    def get_version(self, kind: Kind, key: str, version: int) -> TemplateVersion:
+        return self.resolve(kind, Reference(key, "number", number=version))
+
+    @translated("get_version_by_id")
+    def get_version_by_id(self, kind: Kind, key: str, version_id: str) -> TemplateVersion:
+        entity_id = self._entity_id(kind, key)
+        pk = items.entity_pk(kind, entity_id)
+        index = self.table.get(items.key(pk, items.version_id_sk(version_id)))
+        version = self.table.get(items.key(pk, items.version_sk(int(index["version"]["N"])))) if index else None
+        if version is not None and not items.is_deleted(version):
+            return items.version_from_item(version)
+        head = self._live_head(kind, entity_id, key)
+        raise VersionNotFound(f"{kind.value} {head['slug']['S']} has no version with id {version_id}")
+
+    @translated("list_versions")
+    def list_versions(self, kind: Kind, key: str) -> list[TemplateVersion]:
+        entity_id = self._entity_id(kind, key)
+        self._live_head(kind, entity_id, key)
+        found = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": s(items.entity_pk(kind, entity_id)), ":prefix": s(items.VERSION_PREFIX)},
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        )
+        return [items.version_from_item(item) for item in found]
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    @translated("create")
+    def create(self, kind: Kind, entity: Entity, first: VersionDraft) -> TemplateVersion:
+        if entity.kind is not kind:
+            raise InvalidRequest(f"cannot store a {entity.kind.value} as a {kind.value}")
+        if not is_entity_id(entity.id) or entity.id != entity.id.lower():
+            raise InvalidRequest(f"{kind.value} id {entity.id!r} must be a lower-case UUID string")
+        if is_entity_id(entity.slug):
+            raise InvalidRequest(f"slug {entity.slug!r} must not look like an id")
+        actor = actor_or_system()
+        version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
+        version_item = _sized(items.version_item(version, items.version_sk(1), actor=actor))
+        guard = {**items.slug_guard_key(kind, entity.slug), "entity_id": s(entity.id)}
+        put = self.table.put
+        transaction = [
+            put(items.head_item(entity, actor=actor), "attribute_not_exists(pk)"),
+            put(guard, "attribute_not_exists(pk)"),
+            put(version_item, "attribute_not_exists(pk)"),
+            put(items.pointer_copy(version_item, items.LATEST_SK)),
+            put(items.pointer_copy(version_item, items.PUBLISHED_SK)),
+            put(_version_index(version), "attribute_not_exists(pk)"),
+        ]
+        codes = self.table.transact_or_reasons(transaction)
+        if codes:
+            if codes[0] == CONDITION_FAILED:
+                raise Conflict(f"{kind.value} {entity.id} already exists")
+            if codes[1] == CONDITION_FAILED:
+                raise Conflict(f"slug {entity.slug} is already in use")
+            raise Conflict(f"could not create {kind.value} {entity.slug}: a concurrent write interfered; retry")
+        self._remember(kind, entity.slug, entity.id)
+        return version
+
+    @translated("append_version")
+    def append_version(self, kind: Kind, key: str, build: Callable[[TemplateVersion], VersionDraft]) -> TemplateVersion:
+        entity_id = self._entity_id(kind, key)
+        pk = items.entity_pk(kind, entity_id)
+        deadline = time.monotonic() + self._append_deadline
+        actor = actor_or_system()
+        for attempt in range(self._append_attempts):
+            latest_item = self.table.get(items.key(pk, items.LATEST_SK))
+            if latest_item is None:
+                raise self._missing(kind, key, entity_id, Reference(key, "latest"))
+            latest = items.version_from_item(latest_item)
+            version = TemplateVersion.from_draft(kind, entity_id, latest.slug, latest.version + 1, build(latest))
+            version_item = _sized(items.version_item(version, items.version_sk(version.version), actor=actor))
+            transaction = [
+                self.table.update(
+                    items.key(pk, items.HEAD_SK),
+                    "SET latest_version = :next, updated_at = :now, revision = revision + :one, actor = :actor",
+                    "latest_version = :previous AND deleted = :false",
+                    values={
+                        ":next": n(version.version),
+                        ":previous": n(latest.version),
+                        ":now": s(version.created_at),
+                        ":one": ONE,
+                        ":false": FALSE,
+                        ":actor": s(actor),
+                    },
+                ),
+                self.table.put(version_item, "attribute_not_exists(pk)"),
+                self.table.put(items.pointer_copy(version_item, items.LATEST_SK)),
+                self.table.put(_version_index(version), "attribute_not_exists(pk)"),
+            ]
+            codes = self.table.transact_or_reasons(transaction)
+            if not codes:
+                return version
+            if codes[0] != CONDITION_FAILED and codes[3] == CONDITION_FAILED:
+                raise Conflict(f"{kind.value} {latest.slug} already has a version with id {version.version_id}")
+            if not RETRYABLE_REASONS & set(codes) or time.monotonic() > deadline:
+                break
+            self._sleep(random.uniform(0, min(0.25, 0.005 * 2 ** min(attempt, 6))))
+        raise Conflict(f"too many concurrent writes to {kind.value} {key}; the new version was not saved, retry")
+
+    @translated("update_entity")
+    def update_entity(self, kind: Kind, key: str, changes: Mapping[str, Any]) -> Entity:
+        unknown = set(changes) - _ENTITY_FIELDS
+        if unknown:
+            raise InvalidRequest(f"cannot change {', '.join(sorted(unknown))} of a {kind.value}")
+        entity_id = self._entity_id(kind, key)
+        sets = ["updated_at = :now", "revision = revision + :one", "actor = :actor"]
+        removes: list[str] = []
+        names: dict[str, str] = {}  # `name` is a DynamoDB reserved word
+        values: dict[str, Any] = {
+            ":now": s(self._now()), ":one": ONE, ":false": FALSE, ":actor": s(actor_or_system())}
+        for field, value in changes.items():
+            names[f"#{field}"] = field
+            if value is None and field == "workspace_id":
+                removes.append(f"#{field}")
+            elif field in ("name", "collection_id") and not isinstance(value, str):
+                raise InvalidRequest(f"{field} must be a string")
+            else:
+                sets.append(f"#{field} = :{field}")
+                values[f":{field}"] = to_attr(dict(value) if field == "metadata" else value, name=field)
+        update = self.table.update(
+            items.key(items.entity_pk(kind, entity_id), items.HEAD_SK),
+            "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+            "attribute_exists(pk) AND deleted = :false",
+            names=names,
+            values=values,
+        )
+        try:
+            updated = self.table.run(update, ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise _entity_not_found(kind, key) from None
+            raise
+        return items.entity_from_item(updated["Attributes"])
+
+    @translated("publish")
+    def publish(self, kind: Kind, key: str, version: int) -> Entity:
+        entity_id = self._entity_id(kind, key)
+        pk = items.entity_pk(kind, entity_id)
+        version_item = self._live_version_item(kind, key, entity_id, version)
+        transaction = [
+            self._change_head(pk, "published_version = :version", values={":version": n(version)}),
+            self.table.put(items.pointer_copy(version_item, items.PUBLISHED_SK)),
+        ]
+        if self.table.transact_or_reasons(transaction):
+            raise _entity_not_found(kind, key)
+        return items.entity_from_item(self._live_head(kind, entity_id, key))
+
+    @translated("set_label")
+    def set_label(self, key: str, version: int, label: str) -> Entity:
+        kind = Kind.PROMPT
+        entity_id = self._entity_id(kind, key)
+        pk = items.entity_pk(kind, entity_id)
+        label_id = None if label in BUILTIN_LABELS else label_id_by_name(self.table, label)
+        if label not in BUILTIN_LABELS and label_id is None:
+            raise LabelNotFound(f"label {label} not found")
+        version_item = self._live_version_item(kind, key, entity_id, version)
+        transaction = [
+            self._change_head(pk, "labels.#label = :version", names={"#label": label}, values={":version": n(version)}),
+            self.table.put(items.pointer_copy(version_item, items.label_pointer_sk(label))),
+        ]
+        if label_id is not None:
+            transaction.append(
+                self.table.update(
+                    items.label_key(label_id),
+                    "ADD used_by :prompt",
+                    "attribute_exists(pk) AND #name = :label",
+                    names={"#name": "name"},
+                    values={":prompt": {"SS": [pk]}, ":label": s(label)},
+                )
+            )
+        codes = self.table.transact_or_reasons(transaction)
+        if codes:
+            if codes[0] == CONDITION_FAILED:
+                raise _entity_not_found(kind, key)
+            if len(codes) > 2 and codes[2] == CONDITION_FAILED:
+                raise LabelNotFound(f"label {label} not found")
+            raise Conflict(f"could not label prompt {key}: a concurrent write interfered; retry")
+        return items.entity_from_item(self._live_head(kind, entity_id, key))
+
+    @translated("delete")
+    def delete(self, kind: Kind, key: str) -> None:
+        entity_id = self._entity_id(kind, key)
+        pk = items.entity_pk(kind, entity_id)
+        actor = actor_or_system()
+        for _ in range(20):
+            head = self.table.get(items.key(pk, items.HEAD_SK))
+            if head is None:
+                raise _entity_not_found(kind, key)
+            if items.is_deleted(head):
+                self._hide_versions(pk)  # finishes an interrupted delete
+                raise _entity_not_found(kind, key)
+            pointers = self._pointer_keys(pk)
+            spare = _MAX_TRANSACT_ITEMS - 1
+            if len(pointers) > spare:
+                # Label pointers of an entity being deleted, one by one: the IAM policy grants no BatchWriteItem.
+                for pointer in pointers[spare:]:
+                    self.table.run(self.table.delete(pointer))
+                pointers = pointers[:spare]
+            transaction = [
+                self.table.update(
+                    items.key(pk, items.HEAD_SK),
+                    "SET deleted = :true, updated_at = :now, revision = revision + :one, actor = :actor"
+                    " REMOVE entity_type",
+                    "revision = :revision AND deleted = :false",
+                    values={
+                        ":true": TRUE,
+                        ":false": FALSE,
+                        ":now": s(self._now()),
+                        ":one": ONE,
+                        ":revision": n(items.revision_of(head)),
+                        ":actor": s(actor),
+                    },
+                ),
+                *(self.table.delete(pointer) for pointer in pointers),
+            ]
+            if not self.table.transact_or_reasons(transaction):
+                self._hide_versions(pk)
+                return
+        raise Conflict(f"too many concurrent writes to {kind.value} {key}; it was not deleted, retry")
+
+    def _change_head(self, pk: str, sets: str, *, values: dict[str, Any], names: dict[str, str] | None = None
+                     ) -> dict[str, Any]:
+        """The Update of a live entity's HEAD that SETs `sets` and records when, by whom, and a new revision."""
+        return self.table.update(
+            items.key(pk, items.HEAD_SK),
+            f"SET {sets}, updated_at = :now, revision = revision + :one, actor = :actor",
+            "attribute_exists(pk) AND deleted = :false",
+            names=names,
+            values={**values, ":now": s(self._now()), ":one": ONE, ":false": FALSE, ":actor": s(actor_or_system())},
+        )
+
+    # --- key resolution -------------------------------------------------------------------------
+
+    def _known_id(self, kind: Kind, key: str) -> str | None:
+        if is_entity_id(key):
+            return key.lower()
+        with self._slug_lock:
+            return self._slug_ids.get((kind, key))
+
+    def _remember(self, kind: Kind, slug: str, entity_id: str) -> None:
+        with self._slug_lock:
+            self._slug_ids[(kind, slug)] = entity_id
+
+    def _id_from_guard(self, kind: Kind, slug: str) -> str | None:
+        guard = self.table.get(items.slug_guard_key(kind, slug))
+        if guard is None:
+            return None
+        entity_id = guard["entity_id"]["S"]
+        self._remember(kind, slug, entity_id)
+        return entity_id
+
+    def _entity_id(self, kind: Kind, key: str) -> str:
+        """The id behind `key`, consistently (for writes); NotFound if no such slug was ever created."""
+        entity_id = self._known_id(kind, key) or self._id_from_guard(kind, key)
+        if entity_id is None:
+            raise _entity_not_found(kind, key)
+        return entity_id
+
+    def _read(self, kind: Kind, key: str, sk: str) -> tuple[str | None, Item | None]:
+        """One read in the usual case: (entity id if known, the item or None)."""
+        entity_id = self._known_id(kind, key)
+        if entity_id is None:
+            found = self.table.client.query(
+                TableName=self.table.name,
+                IndexName="by_alias",
+                KeyConditionExpression="alias = :alias AND sk = :sk",
+                ExpressionAttributeValues={":alias": s(items.alias(kind, key)), ":sk": s(sk)},
+            )["Items"]
+            if found:
+                self._remember(kind, key, found[0]["entity_id"]["S"])
+                return found[0]["entity_id"]["S"], found[0]
+            entity_id = self._id_from_guard(kind, key)
+            if entity_id is None:
+                return None, None
+        return entity_id, self.table.get(items.key(items.entity_pk(kind, entity_id), sk))
+
+    def _live_head(self, kind: Kind, entity_id: str, key: str) -> Item:
+        head = self.table.get(items.key(items.entity_pk(kind, entity_id), items.HEAD_SK))
+        if head is None or items.is_deleted(head):
+            raise _entity_not_found(kind, key)
+        return head
+
+    def _live_version_item(self, kind: Kind, key: str, entity_id: str, version: int) -> Item:
+        """Version `version`'s item, or the NotFound that `key@version` would raise."""
+        version_item = self.table.get(items.key(items.entity_pk(kind, entity_id), items.version_sk(version)))
+        if version_item is None or items.is_deleted(version_item):
+            raise self._missing(kind, key, entity_id, Reference(key, "number", number=version))
+        return version_item
+
+    def _missing(self, kind: Kind, key: str, entity_id: str | None, ref: Reference) -> NotFound:
+        """Why `ref` found nothing: the entity, the version or the label is missing."""
+        if entity_id is None:
+            return _entity_not_found(kind, key)
+        try:
+            slug = self._live_head(kind, entity_id, key)["slug"]["S"]
+        except NotFound as exc:
+            return exc
+        if ref.selector == "number":
+            return VersionNotFound(f"{kind.value} {slug} has no version {ref.number}")
+        if ref.selector == "label":
+            label = ref.label or ""
+            if label not in BUILTIN_LABELS and label_id_by_name(self.table, label) is None:
+                return LabelNotFound(f"label {label} not found")
+            return VersionNotFound(f"{kind.value} {slug} has no version labelled {label}")
+        return VersionNotFound(f"{kind.value} {slug} has no {ref.selector} version")
+
+    # --- an entity's items ----------------------------------------------------------------------
+
+    def _pointer_keys(self, pk: str) -> list[Item]:
+        """Every PTR# key of an entity; published and latest first."""
+        found = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": s(pk), ":prefix": s(items.POINTER_PREFIX)},
+            ProjectionExpression="pk, sk",
+            ConsistentRead=True,
+        )
+        return sorted(found, key=lambda item: item["sk"]["S"].startswith(items.LABEL_POINTER_PREFIX))
+
+    def _hide_versions(self, pk: str) -> None:
+        """Marks an entity's version items deleted; content stays. Idempotent, paginated."""
+        found = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": s(pk), ":prefix": s(items.VERSION_PREFIX)},
+            ProjectionExpression="pk, sk, deleted",
+            ConsistentRead=True,
+        )
+        for item in found:
+            if not items.is_deleted(item):
+                hide = self.table.update(items.key(pk, item["sk"]["S"]), "SET deleted = :true", "attribute_exists(pk)",
+                                         values={":true": TRUE})
+                self.table.run(hide)
+
+
+def _entity_not_found(kind: Kind, key: str) -> NotFound:
+    error = PromptNotFound if kind is Kind.PROMPT else PartialNotFound
+    return error(f"{kind.value} {key} not found")
+
+
+def _version_index(version: TemplateVersion) -> Item:
+    return {
+        **items.key(items.entity_pk(version.kind, version.entity_id), items.version_id_sk(version.version_id)),
+        "version": n(version.version),
+    }
+
+
+def _sized(item: Item) -> Item:
+    size = item_size(item) + _POINTER_HEADROOM
+    if size > MAX_ITEM_BYTES:
+        raise PayloadTooLarge(f"{ITEM_TOO_LARGE_MESSAGE} (about {size // 1024} KB)")
+    return item
