@@ -18,7 +18,6 @@ from infra.call_counter import CallCounter
 from infra.dynamo_items import Item
 from infra.settings import Settings
 
-UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 CONDITION_FAILED = "ConditionalCheckFailed"
 RETRYABLE_REASONS = frozenset({CONDITION_FAILED, "TransactionConflict"})
 TRUE, FALSE, ONE = {"BOOL": True}, {"BOOL": False}, {"N": "1"}
@@ -26,10 +25,6 @@ TRUE, FALSE, ONE = {"BOOL": True}, {"BOOL": False}, {"N": "1"}
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def is_entity_id(key: str) -> bool:
-    return bool(UUID_PATTERN.match(key))
 
 
 class DynamoTable:

@@ -23,13 +23,13 @@ from core.errors import (
     InvalidRequest,
     LabelNotFound,
     NotFound,
-    PartialNotFound,
     PayloadTooLarge,
-    PromptNotFound,
     VersionNotFound,
+    entity_not_found,
+    reference_not_found,
 )
 from core.models import BUILTIN_LABELS, Entity, Kind, TemplateVersion, VersionDraft
-from core.references import Reference
+from core.references import Reference, check_new_keys, is_entity_id
 from infra import dynamo_items as items
 from infra.attribute_codec import item_size, to_attr
 from infra.aws_errors import ITEM_TOO_LARGE_MESSAGE, error_code, translated
@@ -43,7 +43,6 @@ from infra.dynamodb_table import (
     RETRYABLE_REASONS,
     TRUE,
     DynamoTable,
-    is_entity_id,
     utc_now,
 )
 
@@ -97,7 +96,7 @@ class DynamoTemplateStore:
     def get_entity(self, kind: Kind, key: str) -> Entity:
         _, item = self._read(kind, key, items.HEAD_SK)
         if item is None or items.is_deleted(item):
-            raise _entity_not_found(kind, key)
+            raise entity_not_found(kind.value, key)
         return items.entity_from_item(item)
 
     @translated("list_entities")
@@ -147,10 +146,7 @@ class DynamoTemplateStore:
     def create(self, kind: Kind, entity: Entity, first: VersionDraft) -> TemplateVersion:
         if entity.kind is not kind:
             raise InvalidRequest(f"cannot store a {entity.kind.value} as a {kind.value}")
-        if not is_entity_id(entity.id) or entity.id != entity.id.lower():
-            raise InvalidRequest(f"{kind.value} id {entity.id!r} must be a lower-case UUID string")
-        if is_entity_id(entity.slug):
-            raise InvalidRequest(f"slug {entity.slug!r} must not look like an id")
+        check_new_keys(kind.value, entity.id, entity.slug)
         actor = actor_or_system()
         version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
         version_item = _sized(items.version_item(version, items.version_sk(1), actor=actor))
@@ -246,7 +242,7 @@ class DynamoTemplateStore:
             updated = self.table.run(update, ReturnValues="ALL_NEW")
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                raise _entity_not_found(kind, key) from None
+                raise entity_not_found(kind.value, key) from None
             raise
         return items.entity_from_item(updated["Attributes"])
 
@@ -260,7 +256,7 @@ class DynamoTemplateStore:
             self.table.put(items.pointer_copy(version_item, items.PUBLISHED_SK)),
         ]
         if self.table.transact_or_reasons(transaction):
-            raise _entity_not_found(kind, key)
+            raise entity_not_found(kind.value, key)
         return items.entity_from_item(self._live_head(kind, entity_id, key))
 
     @translated("set_label")
@@ -289,7 +285,7 @@ class DynamoTemplateStore:
         codes = self.table.transact_or_reasons(transaction)
         if codes:
             if codes[0] == CONDITION_FAILED:
-                raise _entity_not_found(kind, key)
+                raise entity_not_found(kind.value, key)
             if len(codes) > 2 and codes[2] == CONDITION_FAILED:
                 raise LabelNotFound(f"label {label} not found")
             raise Conflict(f"could not label prompt {key}: a concurrent write interfered; retry")
@@ -303,10 +299,10 @@ class DynamoTemplateStore:
         for _ in range(20):
             head = self.table.get(items.key(pk, items.HEAD_SK))
             if head is None:
-                raise _entity_not_found(kind, key)
+                raise entity_not_found(kind.value, key)
             if items.is_deleted(head):
                 self._hide_versions(pk)  # finishes an interrupted delete
-                raise _entity_not_found(kind, key)
+                raise entity_not_found(kind.value, key)
             pointers = self._pointer_keys(pk)
             spare = _MAX_TRANSACT_ITEMS - 1
             if len(pointers) > spare:
@@ -371,7 +367,7 @@ class DynamoTemplateStore:
         """The id behind `key`, consistently (for writes); NotFound if no such slug was ever created."""
         entity_id = self._known_id(kind, key) or self._id_from_guard(kind, key)
         if entity_id is None:
-            raise _entity_not_found(kind, key)
+            raise entity_not_found(kind.value, key)
         return entity_id
 
     def _read(self, kind: Kind, key: str, sk: str) -> tuple[str | None, Item | None]:
@@ -395,7 +391,7 @@ class DynamoTemplateStore:
     def _live_head(self, kind: Kind, entity_id: str, key: str) -> Item:
         head = self.table.get(items.key(items.entity_pk(kind, entity_id), items.HEAD_SK))
         if head is None or items.is_deleted(head):
-            raise _entity_not_found(kind, key)
+            raise entity_not_found(kind.value, key)
         return head
 
     def _live_version_item(self, kind: Kind, key: str, entity_id: str, version: int) -> Item:
@@ -408,19 +404,15 @@ class DynamoTemplateStore:
     def _missing(self, kind: Kind, key: str, entity_id: str | None, ref: Reference) -> NotFound:
         """Why `ref` found nothing: the entity, the version or the label is missing."""
         if entity_id is None:
-            return _entity_not_found(kind, key)
+            return entity_not_found(kind.value, key)
         try:
             slug = self._live_head(kind, entity_id, key)["slug"]["S"]
         except NotFound as exc:
             return exc
-        if ref.selector == "number":
-            return VersionNotFound(f"{kind.value} {slug} has no version {ref.number}")
-        if ref.selector == "label":
-            label = ref.label or ""
-            if label not in BUILTIN_LABELS and label_id_by_name(self.table, label) is None:
-                return LabelNotFound(f"label {label} not found")
-            return VersionNotFound(f"{kind.value} {slug} has no version labelled {label}")
-        return VersionNotFound(f"{kind.value} {slug} has no {ref.selector} version")
+        label_exists = ref.selector != "label" or (
+            ref.label in BUILTIN_LABELS or label_id_by_name(self.table, ref.label or "") is not None)
+        return reference_not_found(kind.value, slug, ref.selector, number=ref.number, label=ref.label,
+                                   label_exists=label_exists)
 
     # --- an entity's items ----------------------------------------------------------------------
 
@@ -447,11 +439,6 @@ class DynamoTemplateStore:
                 hide = self.table.update(items.key(pk, item["sk"]["S"]), "SET deleted = :true", "attribute_exists(pk)",
                                          values={":true": TRUE})
                 self.table.run(hide)
-
-
-def _entity_not_found(kind: Kind, key: str) -> NotFound:
-    error = PromptNotFound if kind is Kind.PROMPT else PartialNotFound
-    return error(f"{kind.value} {key} not found")
 
 
 def _version_index(version: TemplateVersion) -> Item:

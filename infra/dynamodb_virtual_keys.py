@@ -20,15 +20,15 @@ from typing import Any, Callable, Mapping
 
 from core.actor import actor_or_system
 from core.errors import Conflict, InvalidRequest, VirtualKeyNotFound
-from core.models import VirtualKey
+from core.models import VIRTUAL_KEY_CHANGEABLE_FIELDS, VirtualKey
 from infra.attribute_codec import from_attr, to_attr
 from infra.aws_errors import translated
 from infra.dynamo_items import GUARD_SK, Item, key, n, s
-from infra.dynamodb_table import CONDITION_FAILED, DynamoTable, is_entity_id
+from core.references import check_new_keys, is_entity_id
+from infra.dynamodb_table import CONDITION_FAILED, DynamoTable
 
 VIRTUAL_KEY_TYPE = "virtual_key"
 VIRTUAL_KEY_SK = "VKEY"
-CHANGEABLE_FIELDS = frozenset({"name", "note", "custom_host", "headers", "config", "secret_ref", "masked_key", "updated_at"})
 _OPTIONAL_FIELDS = ("secret_ref", "masked_key", "custom_host", "note")
 _UPDATE_ATTEMPTS = 10
 
@@ -106,10 +106,7 @@ class DynamoVirtualKeyStore:
 
     @translated("create_virtual_key")
     def create_virtual_key(self, binding: VirtualKey) -> VirtualKey:
-        if not is_entity_id(binding.id) or binding.id != binding.id.lower():
-            raise InvalidRequest(f"virtual key id {binding.id!r} must be a lower-case UUID string")
-        if is_entity_id(binding.slug):
-            raise InvalidRequest(f"slug {binding.slug!r} must not look like an id", param="slug")
+        check_new_keys("virtual key", binding.id, binding.slug)
         codes = self.table.transact_or_reasons([
             self.table.put(binding_item(binding), "attribute_not_exists(pk)"),
             self.table.put(guard_item(binding), "attribute_not_exists(pk)"),
@@ -136,7 +133,7 @@ class DynamoVirtualKeyStore:
 
     @translated("update_virtual_key")
     def update_virtual_key(self, key_: str, changes: Mapping[str, Any]) -> VirtualKey:
-        unknown = set(changes) - CHANGEABLE_FIELDS
+        unknown = set(changes) - VIRTUAL_KEY_CHANGEABLE_FIELDS
         if unknown:
             raise InvalidRequest(f"cannot change {', '.join(sorted(unknown))} of a virtual key")
         binding_id = self._binding_id(key_)

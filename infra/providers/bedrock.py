@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator
 
 from core.errors import BadGateway, CuecardError, GatewayTimeout, InvalidRequest, UpstreamError
 from core.providers import ProviderCall, Timeouts
+from infra import aws_clients
 from infra.providers import bedrock_translation as bt
 from infra.providers import openai_shapes as oa
 from infra.providers.retry import RetryPolicy
@@ -130,13 +131,12 @@ class BedrockProvider:
         return client
 
     def _make_client(self, region: str, endpoint_url: str | None, connect: float, read: float) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        config = Config(retries={"mode": "standard", "max_attempts": self._retry.max_attempts},
-                        connect_timeout=connect, read_timeout=read, tcp_keepalive=True)
-        return boto3.session.Session().client(SERVICE, region_name=region, endpoint_url=endpoint_url,
-                                              config=config)
+        try:
+            return aws_clients.client(SERVICE, region, endpoint_url, local=False, max_attempts=self._retry.max_attempts,
+                                      connect_timeout=connect, read_timeout=read)
+        except ModuleNotFoundError:
+            raise CuecardError("The bedrock provider needs the aws extra on this server: pip install 'cuecard[aws]'",
+                               code="provider_not_installed") from None
 
     def _client_for(self, call: ProviderCall) -> Any:
         return self.client(self.region_for(call), call.timeouts, call.binding.custom_host or None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -37,8 +38,13 @@ def test_serving_on_sqlite_imports_no_aws_library(tmp_path: Path) -> None:
 
 
 def test_the_wheel_carries_every_package_and_the_sample_prompts(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy: a build leaves build/ behind, and a stale one would hide a miss
+    for name in ("core", "infra", "handlers", "examples"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q",
-                            "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+                            "-w", str(tmp_path), str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("cuecard-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
