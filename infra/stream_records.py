@@ -2,7 +2,7 @@
 
 A Lambda stream record carries the item's old and new images in DynamoDB JSON (the stream's view
 type must be NEW_AND_OLD_IMAGES). They are decoded with the same codecs the store writes with
-(infra/dynamo_items.py), so an event always reads what DynamoStore wrote. Only two kinds of items
+(infra/dynamo_items.py), so an event always reads what the DynamoDB template store wrote. Only two kinds of items
 mean something to subscribers: a prompt's or partial's HEAD, and a newly inserted V# version item.
 Pointer, version-id, guard, label, API key, virtual key and any other items (jobs, idempotency
 records) decode to None.

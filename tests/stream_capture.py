@@ -1,6 +1,6 @@
-"""The embedded DynamoDB's table stream, read as Lambda would receive it.
+"""The table stream of moto's DynamoDB, read as Lambda would receive it.
 
-The embedded server is moto running in this test process, and moto keeps a stream shard per table
+The server is moto running in this test process, and moto keeps a stream shard per table
 with streams enabled (template.yaml enables NEW_AND_OLD_IMAGES): one record per item written, also
 inside transactions. `StreamTap` reads the records appended since it was opened and reshapes them
 into Lambda's DynamoDB stream event records, so tests feed the change-events handler exactly what
@@ -25,7 +25,7 @@ def _table(table_name: str) -> Any:
         for backend in regions.values():
             if table_name in backend.tables:
                 return backend.tables[table_name]
-    raise LookupError(f"no table {table_name} in the embedded DynamoDB")
+    raise LookupError(f"no table {table_name} in moto's DynamoDB")
 
 
 def stream_arn(table_name: str) -> str:

@@ -1,6 +1,6 @@
 """events/dynamodb-stream-changes.json, captured from real writes.
 
-`capture(settings)` drives the HTTP app (so the actor is an API key) against the embedded DynamoDB
+`capture(settings)` drives the HTTP app (so the actor is an API key) against moto's DynamoDB
 and reads the table's stream (tests/stream_capture.py). It keeps one record per role below, the
 records a change-events consumer cares about, plus a pointer item that must be ignored. The sample
 file is such a capture; tests/handlers/test_change_events_handler.py checks it still has the shape

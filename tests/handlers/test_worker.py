@@ -1,4 +1,4 @@
-"""The SQS job worker: events/sqs-jobs.json and variations through the real handler, on the embedded DynamoDB.
+"""The SQS job worker: events/sqs-jobs.json and variations through the real handler, on moto's DynamoDB.
 
 Prompts, versions, labels and the `mock` binding come from examples/ (as `cuecard serve` loads them);
 the mock provider is wrapped to count its calls; EventBridge and reply queues are fakes injected

@@ -1,4 +1,4 @@
-"""Integration fixtures on top of tests/conftest.py's embedded DynamoDB: the DynamoDB adapters on one table."""
+"""Integration fixtures on top of tests/conftest.py's moto server: the DynamoDB adapters on one table."""
 
 from __future__ import annotations
 

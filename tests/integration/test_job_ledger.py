@@ -1,4 +1,4 @@
-"""DynamoJobLedger against the embedded DynamoDB: claims are atomic, leases expire, results are kept."""
+"""DynamoJobLedger against moto's DynamoDB: claims are atomic, leases expire, results are kept."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""infra/stream_records.py on the stream records the templates's real writes produce (embedded DynamoDB)."""
+"""infra/stream_records.py on the stream records the templates's real writes produce (moto's DynamoDB)."""
 
 from __future__ import annotations
 

@@ -353,7 +353,7 @@ def test_settings_for_secrets() -> None:
     assert (defaults.secrets_endpoint_url, defaults.secret_prefix, defaults.secret_cache_ttl) == (None, "cuecard/", 300.0)
     assert (defaults.secret_force_delete, defaults.secret_recovery_days, defaults.virtual_key_cache_ttl) == (False, 7, 30.0)
     local = Settings.from_env({"CUECARD_DYNAMODB_ENDPOINT": "http://127.0.0.1:9/"})
-    assert local.secrets_endpoint_url == "http://127.0.0.1:9"  # local: the embedded server serves both
+    assert local.secrets_endpoint_url == "http://127.0.0.1:9"  # a local endpoint (moto) serves both
     explicit = Settings.from_env({"CUECARD_DYNAMODB_ENDPOINT": "http://127.0.0.1:9", "CUECARD_SECRETS_ENDPOINT":
                                   "http://127.0.0.1:10", "CUECARD_SECRET_PREFIX": "cuecard/prod/",
                                   "CUECARD_SECRET_CACHE_TTL": "0", "CUECARD_SECRET_FORCE_DELETE": "true",
