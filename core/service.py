@@ -293,9 +293,8 @@ class PromptService:
         request = parse_body(UpdateLabel, body)
         name = check_label_name(request.name) if request.name is not None else None
         label = self._labels.get_label(label_id)
-        if label.builtin and name is not None and name != label.name:
-            raise InvalidRequest(f"The built-in label {label.name!r} cannot be renamed.", param="name",
-                                 code="builtin_label")
+        if label.builtin:
+            raise InvalidRequest(f"The built-in label {label.name!r} cannot be changed.", code="builtin_label")
         self._labels.update_label(label.id, name=name, description=request.description, color_code=request.color_code)
         return {}
 

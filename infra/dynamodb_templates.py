@@ -255,8 +255,11 @@ class DynamoTemplateStore:
             self._change_head(pk, "published_version = :version", values={":version": n(version)}),
             self.table.put(items.pointer_copy(version_item, items.PUBLISHED_SK)),
         ]
-        if self.table.transact_or_reasons(transaction):
-            raise entity_not_found(kind.value, key)
+        codes = self.table.transact_or_reasons(transaction)
+        if codes:
+            if codes[0] == CONDITION_FAILED:
+                raise entity_not_found(kind.value, key)
+            raise Conflict(f"could not publish {kind.value} {key}: a concurrent write interfered; retry")
         return items.entity_from_item(self._live_head(kind, entity_id, key))
 
     @translated("set_label")

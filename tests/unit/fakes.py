@@ -4,22 +4,40 @@ A test double, not a second product: it keeps the ports' contracts (core/ports.p
 - Entities are looked up by id or slug; deleted ones are NotFound everywhere, but their versions stay
   in `self.versions` so a test can see that delete hides rather than erases.
 - `create` stores version 1 and publishes it; `append_version` assigns latest+1 under a lock.
-- An id or slug is unique per kind, deleted entities included (a slug is never reused), else Conflict.
-- Built-in labels `production`, `staging`, `development` always exist, with id == name.
+- An id is a lower-case UUID and a slug never looks like one (else InvalidRequest); both are unique
+  per kind, deleted entities included (a slug is never reused), else Conflict.
+- The store keeps its own copies: what a caller writes or reads can be changed without changing it.
+- Built-in labels `production`, `staging`, `development` always exist, with id == name; they cannot
+  be renamed or deleted (InvalidRequest). Renaming a label moves every prompt's pointer to the new
+  name; a label a live prompt carries cannot be deleted (Conflict).
 - `resolve_calls` counts `resolve` calls.
+
+tests/contract/ runs the same contract tests against this store and the real backends.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import re
 import threading
 from typing import Any, Callable, Iterable, Mapping
 
-from core.errors import Conflict, LabelNotFound, NotFound, PartialNotFound, PromptNotFound, VersionNotFound
+from core.errors import (
+    Conflict,
+    InvalidRequest,
+    LabelNotFound,
+    NotFound,
+    PartialNotFound,
+    PromptNotFound,
+    VersionNotFound,
+)
 from core.models import BUILTIN_LABELS, ApiKeyRecord, Entity, Kind, Label, TemplateVersion, VersionDraft
-from core.references import Reference
+from core.references import Reference, check_label_name
 
 _HEAD_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata"})
+_STRING_HEAD_FIELDS = frozenset({"name", "collection_id"})
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _missing(kind: Kind, key: str) -> NotFound:
@@ -63,8 +81,8 @@ class InMemoryStore:
         return label
 
     def _save(self, entity: Entity) -> Entity:
-        self.entities[(entity.kind, entity.id)] = entity
-        return entity
+        self.entities[(entity.kind, entity.id)] = copy.deepcopy(entity)
+        return copy.deepcopy(entity)
 
     # --- TemplateStore ---------------------------------------------------------------------
 
@@ -85,62 +103,73 @@ class InMemoryStore:
                     raise VersionNotFound(f"{kind.value} {entity.slug} has no version labelled {ref.label!r}.")
             if number is None:
                 raise VersionNotFound(f"{kind.value} {entity.slug} has no published version.")
-            return self._version(entity, number)
+            return copy.deepcopy(self._version(entity, number))
 
     def get_entity(self, kind: Kind, key: str) -> Entity:
         with self._lock:
-            return self._entity(kind, key)
+            return copy.deepcopy(self._entity(kind, key))
 
     def list_entities(self, kind: Kind, *, collection_id: str | None = None) -> list[Entity]:
         with self._lock:
-            return [
+            live = [
                 e
                 for (k, _), e in self.entities.items()
                 if k is kind and not e.deleted and (collection_id is None or e.collection_id == collection_id)
             ]
+            return copy.deepcopy(sorted(live, key=lambda e: (e.created_at, e.id)))
 
     def create(self, kind: Kind, entity: Entity, first: VersionDraft) -> TemplateVersion:
+        if entity.kind is not kind:
+            raise InvalidRequest(f"cannot store a {entity.kind.value} as a {kind.value}")
+        if not _UUID.match(entity.id):
+            raise InvalidRequest(f"{kind.value} id {entity.id!r} must be a lower-case UUID string")
+        if _UUID.match(entity.slug.lower()):
+            raise InvalidRequest(f"slug {entity.slug!r} must not look like an id")
         with self._lock:
             if any(k is kind and (e.id == entity.id or e.slug == entity.slug) for (k, _), e in self.entities.items()):
                 raise Conflict(f"A {kind.value} with id {entity.id!r} or slug {entity.slug!r} already exists.")
-            self._save(dataclasses.replace(entity, kind=kind, latest_version=1, published_version=1, deleted=False))
+            self._save(dataclasses.replace(entity, latest_version=1, published_version=1, labels={}, deleted=False))
             version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
-            self.versions[(kind, entity.id)] = {1: version}
+            self.versions[(kind, entity.id)] = {1: copy.deepcopy(version)}
             return version
 
     def append_version(self, kind: Kind, key: str, build: Callable[[TemplateVersion], VersionDraft]) -> TemplateVersion:
         with self._lock:
             entity = self._entity(kind, key)
-            draft = build(self._version(entity, entity.latest_version))
+            draft = build(copy.deepcopy(self._version(entity, entity.latest_version)))
             number = entity.latest_version + 1
             version = TemplateVersion.from_draft(kind, entity.id, entity.slug, number, draft)
-            self.versions[(kind, entity.id)][number] = version
+            self.versions[(kind, entity.id)][number] = copy.deepcopy(version)
             self._save(dataclasses.replace(entity, latest_version=number, updated_at=draft.created_at))
             return version
 
     def update_entity(self, kind: Kind, key: str, changes: Mapping[str, Any]) -> Entity:
         unknown = set(changes) - _HEAD_FIELDS
         if unknown:
-            raise ValueError(f"update_entity cannot change {sorted(unknown)}")
+            raise InvalidRequest(f"cannot change {', '.join(sorted(unknown))} of a {kind.value}")
+        for field in _STRING_HEAD_FIELDS & set(changes):
+            if not isinstance(changes[field], str):
+                raise InvalidRequest(f"{field} must be a string")
         with self._lock:
             return self._save(dataclasses.replace(self._entity(kind, key), **changes))
 
     def get_version(self, kind: Kind, key: str, version: int) -> TemplateVersion:
         with self._lock:
-            return self._version(self._entity(kind, key), version)
+            return copy.deepcopy(self._version(self._entity(kind, key), version))
 
     def get_version_by_id(self, kind: Kind, key: str, version_id: str) -> TemplateVersion:
         with self._lock:
             entity = self._entity(kind, key)
             for version in self.versions[(kind, entity.id)].values():
                 if version.version_id == version_id:
-                    return version
+                    return copy.deepcopy(version)
             raise VersionNotFound(f"{kind.value} {entity.slug} has no version {version_id!r}.")
 
     def list_versions(self, kind: Kind, key: str) -> list[TemplateVersion]:
         with self._lock:
             entity = self._entity(kind, key)
-            return sorted(self.versions[(kind, entity.id)].values(), key=lambda v: v.version, reverse=True)
+            versions = sorted(self.versions[(kind, entity.id)].values(), key=lambda v: v.version, reverse=True)
+            return copy.deepcopy(versions)
 
     def publish(self, kind: Kind, key: str, version: int) -> Entity:
         with self._lock:
@@ -162,6 +191,8 @@ class InMemoryStore:
     # --- LabelStore ------------------------------------------------------------------------
 
     def create_label(self, label: Label) -> Label:
+        check_label_name(label.name)
+        label = dataclasses.replace(label, builtin=False)
         with self._lock:
             if label.id in self.labels or any(other.name == label.name for other in self.labels.values()):
                 raise Conflict(f"A label named {label.name!r} already exists.")
@@ -174,8 +205,9 @@ class InMemoryStore:
 
     def list_labels(self) -> list[Label]:
         with self._lock:
-            labels = list(self.labels.values())  # insertion order: built-ins first, then oldest first
-            return [label for label in labels if label.builtin] + [label for label in labels if not label.builtin]
+            labels = list(self.labels.values())  # built-ins first, in their order, then the others oldest first
+            custom = sorted((label for label in labels if not label.builtin), key=lambda lbl: (lbl.created_at, lbl.id))
+            return [label for label in labels if label.builtin] + custom
 
     def update_label(self, label_id: str, *, name: str | None, description: str | None, color_code: str | None) -> Label:
         with self._lock:
@@ -184,13 +216,21 @@ class InMemoryStore:
                 raise LabelNotFound(f"No label {label_id!r}.")
             if name is not None and name != label.name:
                 if label.builtin:
-                    raise Conflict(f"The built-in label {label.name!r} cannot be renamed.")
+                    raise InvalidRequest(f"The built-in label {label.name!r} cannot be renamed.")
+                check_label_name(name)
                 if any(other.name == name for other in self.labels.values()):
                     raise Conflict(f"A label named {name!r} already exists.")
+                self._move_label_pointers(label.name, name)
             changes = {"name": name, "description": description, "color_code": color_code}
             updated = dataclasses.replace(label, **{k: v for k, v in changes.items() if v is not None})
             self.labels[label_id] = updated
             return updated
+
+    def _move_label_pointers(self, old: str, new: str) -> None:
+        for entity in list(self.entities.values()):
+            if old in entity.labels:
+                labels = {new if name == old else name: number for name, number in entity.labels.items()}
+                self._save(dataclasses.replace(entity, labels=labels))
 
     def delete_label(self, label_id: str) -> None:
         with self._lock:
@@ -198,7 +238,9 @@ class InMemoryStore:
             if label is None:
                 raise LabelNotFound(f"No label {label_id!r}.")
             if label.builtin:
-                raise Conflict(f"The built-in label {label.name!r} cannot be deleted.")
+                raise InvalidRequest(f"The built-in label {label.name!r} cannot be deleted.")
+            if any(label.name in entity.labels for entity in self.entities.values() if not entity.deleted):
+                raise Conflict(f"The label {label.name!r} is still assigned to a prompt.")
             del self.labels[label_id]
 
     # --- ApiKeyStore -----------------------------------------------------------------------

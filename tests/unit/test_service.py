@@ -782,11 +782,11 @@ def test_update_label_bad_name_is_400(service):
     assert service.get_label(created["id"])["name"] == "qa"
 
 
-def test_builtin_labels_cannot_be_renamed_or_deleted(service):
+def test_builtin_labels_cannot_be_changed_or_deleted(service):
     raises(InvalidRequest, service.update_label, "production", {"name": "prod"})
+    raises(InvalidRequest, service.update_label, "production", {"description": "live", "name": "production"})
     raises(InvalidRequest, service.delete_label, "staging")
-    service.update_label("production", {"description": "live", "name": "production"})
-    assert service.get_label("production")["description"] == "live"
+    assert service.get_label("production")["description"] is None
     assert [label["name"] for label in service.list_labels({})["data"]] == ["production", "staging", "development"]
 
 

@@ -1,4 +1,7 @@
-"""In-memory `VirtualKeyStore` and `SecretStore` for unit tests: the ports' contracts and nothing more."""
+"""In-memory `VirtualKeyStore` and `SecretStore` for unit tests: the ports' contracts and nothing more.
+
+tests/contract/ runs the same contract tests against these and the real backends.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,12 @@ import dataclasses
 import threading
 from typing import Any, Mapping
 
-from core.errors import Conflict, StoreUnavailable, VirtualKeyNotFound
+from core.errors import Conflict, InvalidRequest, StoreUnavailable, VirtualKeyNotFound
 from core.models import VirtualKey
+
+# What an update may change: a binding's id, slug, provider and created_at are fixed.
+CHANGEABLE_FIELDS = frozenset(
+    {"name", "note", "custom_host", "headers", "config", "secret_ref", "masked_key", "updated_at"})
 
 
 class InMemoryVirtualKeyStore:
@@ -43,6 +50,9 @@ class InMemoryVirtualKeyStore:
             return sorted(self.bindings.values(), key=lambda b: (b.created_at, b.id))
 
     def update_virtual_key(self, key: str, changes: Mapping[str, Any]) -> VirtualKey:
+        unknown = set(changes) - CHANGEABLE_FIELDS
+        if unknown:
+            raise InvalidRequest(f"cannot change {', '.join(sorted(unknown))} of a virtual key")
         with self._lock:
             updated = dataclasses.replace(self._find(key), **changes)
             self.bindings[updated.id] = updated
