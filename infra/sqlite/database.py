@@ -129,18 +129,32 @@ class _TicketLock:
         self._turns = threading.Condition()
         self._next_ticket = 0
         self._serving = 0
+        self._abandoned: set[int] = set()  # tickets whose holder stopped waiting (interrupted)
 
     def __enter__(self) -> None:
         with self._turns:
             ticket = self._next_ticket
             self._next_ticket += 1
-            while ticket != self._serving:
-                self._turns.wait()
+            try:
+                while ticket != self._serving:
+                    self._turns.wait()
+            except BaseException:
+                if ticket == self._serving:
+                    self._advance()
+                else:
+                    self._abandoned.add(ticket)
+                raise
 
     def __exit__(self, *_: object) -> None:
         with self._turns:
+            self._advance()
+
+    def _advance(self) -> None:
+        self._serving += 1
+        while self._serving in self._abandoned:
+            self._abandoned.discard(self._serving)
             self._serving += 1
-            self._turns.notify_all()
+        self._turns.notify_all()
 
 
 def to_json(value: Any) -> str:
