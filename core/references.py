@@ -87,9 +87,9 @@ def parse_reference(text: object, *, param: str = "promptId") -> Reference:
     if suffix == "latest":
         return Reference(key, "latest")
     if suffix.isdigit() and suffix.isascii():
-        number = int(suffix)
+        number = int(suffix) if len(suffix) <= len(str(_MAX_VERSION)) else _MAX_VERSION + 1
         if not 1 <= number <= _MAX_VERSION:
-            raise InvalidReference(f"{text!r}: version numbers start at 1.", param=param)
+            raise InvalidReference(f"Version numbers run from 1 to {_MAX_VERSION}.", param=param)
         return Reference(key, "number", number=number)
     try:
         label = check_label_name(suffix, param=param)

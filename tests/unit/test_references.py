@@ -138,3 +138,9 @@ def test_label_name_param():
         check_label_name("latest", param="label")
     assert caught.value.param == "label"
     assert "reserved" in caught.value.message
+
+
+def test_a_version_number_of_thousands_of_digits_is_a_400_not_a_crash() -> None:
+    with pytest.raises(InvalidReference) as info:
+        parse_reference("support-reply@" + "9" * 5000)
+    assert "9" * 20 not in info.value.message  # the number is not echoed back
