@@ -136,9 +136,12 @@ class Label:
 
 
 class Scope(str, Enum):
-    RENDER = "render"
-    WRITE = "write"
-    ADMIN = "admin"
+    """What an API key may do; what each grants is the table in `core.auth`."""
+
+    RENDER = "render"  # render prompts
+    COMPLETE = "complete"  # render, and run completions (spends provider money)
+    WRITE = "write"  # render, and manage prompts, partials and labels
+    ADMIN = "admin"  # everything, provider bindings included
 
 
 @dataclass(frozen=True, slots=True)

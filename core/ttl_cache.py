@@ -11,10 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, Iterable, TypeVar
+from collections.abc import Callable, Hashable, Iterable
+from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+D = TypeVar("D")
 
 
 class TtlCache(Generic[K, V]):
@@ -29,6 +31,15 @@ class TtlCache(Generic[K, V]):
     @property
     def enabled(self) -> bool:
         return self._ttl > 0 and self._max_size > 0
+
+    def cached(self, key: K, default: D) -> V | D:
+        """The live entry under `key`, else `default`; loads nothing."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= self._clock():
+                return default
+            self._entries.move_to_end(key)
+            return entry[1]
 
     def get_or_load(
         self,

@@ -56,7 +56,7 @@ class OneProvider:
 def app_with(provider: Any):
     store = InMemoryStore()
     prompts = PromptService(store, store)
-    key = mint_key("k", frozenset({Scope.RENDER}), "t")
+    key = mint_key("k", frozenset({Scope.COMPLETE}), "t")
     store.put_key(key.record)
     prompt = prompts.create_prompt({"name": "P", "string": CHAT, "model": "m", "virtual_key": "vk"})
     completions = CompletionService(prompts, Bindings(binding("vk", "openai", "ref")), Secrets(ref="sk"), OneProvider(provider))

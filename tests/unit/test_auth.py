@@ -1,13 +1,27 @@
 import dataclasses
+import secrets
 
 import pytest
 
-from core.auth import KEY_PREFIX, Authenticator, grants, hash_key, mint_key, parse_scopes
+from core.auth import (
+    KEY_PREFIX,
+    Authenticator,
+    grants,
+    hash_key,
+    mint_key,
+    parse_scopes,
+    well_formed,
+)
 from core.errors import InvalidRequest, PermissionDenied, Unauthenticated
 from core.models import Scope
 from tests.unit.fakes import InMemoryStore
 
 NOW = "2025-01-01T00:00:00.000Z"
+
+
+def random_key() -> str:
+    """A well-formed key nobody minted."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 class CountingStore(InMemoryStore):
@@ -86,19 +100,23 @@ def test_hash_is_deterministic_sha256_hex():
 # --- scopes ------------------------------------------------------------------------------------
 
 
+# What each held scope grants, row by row, in the order render, complete, write, admin.
+IMPLIED = {
+    Scope.RENDER: (True, False, False, False),
+    Scope.COMPLETE: (True, True, False, False),
+    Scope.WRITE: (True, False, True, False),
+    Scope.ADMIN: (True, True, True, True),
+}
+REQUIRED = (Scope.RENDER, Scope.COMPLETE, Scope.WRITE, Scope.ADMIN)
+
+
+def test_the_implication_table_covers_every_scope():
+    assert set(IMPLIED) == set(Scope) == set(REQUIRED)
+
+
 @pytest.mark.parametrize(
     "held, required, allowed",
-    [
-        (Scope.ADMIN, Scope.ADMIN, True),
-        (Scope.ADMIN, Scope.WRITE, True),
-        (Scope.ADMIN, Scope.RENDER, True),
-        (Scope.WRITE, Scope.ADMIN, False),
-        (Scope.WRITE, Scope.WRITE, True),
-        (Scope.WRITE, Scope.RENDER, True),
-        (Scope.RENDER, Scope.ADMIN, False),
-        (Scope.RENDER, Scope.WRITE, False),
-        (Scope.RENDER, Scope.RENDER, True),
-    ],
+    [(held, required, allowed) for held, row in IMPLIED.items() for required, allowed in zip(REQUIRED, row)],
 )
 def test_scope_implication(held, required, allowed):
     record = mint_key("k", frozenset({held}), NOW).record
@@ -114,6 +132,8 @@ def test_revoked_record_grants_nothing():
     "values, expected",
     [
         (["render"], {Scope.RENDER}),
+        (["complete"], {Scope.COMPLETE}),
+        (["render,complete", "write"], {Scope.RENDER, Scope.COMPLETE, Scope.WRITE}),
         (["render,write"], {Scope.RENDER, Scope.WRITE}),
         ([" admin , render "], {Scope.ADMIN, Scope.RENDER}),
         (["write", "write"], {Scope.WRITE}),
@@ -152,11 +172,53 @@ def test_missing_key_is_401(auth, store, presented):
     assert store.get_key_calls == 0
 
 
-def test_unknown_key_is_401(auth):
+def test_unknown_key_is_401(auth, store):
     with pytest.raises(Unauthenticated) as caught:
-        auth.check("cck_nope", Scope.RENDER)
+        auth.check(random_key(), Scope.RENDER)
     assert caught.value.status == 401
     assert caught.value.code == "invalid_api_key"
+    assert store.get_key_calls == 1
+
+
+def test_minted_keys_are_well_formed():
+    assert all(well_formed(mint_key("k", frozenset({Scope.RENDER}), NOW).key) for _ in range(200))
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        "cck_nope",
+        "sk-" + "a" * 48,  # another vendor's key pasted by mistake
+        "cck_" + "a" * 42,
+        "cck_" + "a" * 44,
+        "CCK_" + "a" * 43,
+        "cck-" + "a" * 43,
+        "cck_" + "a" * 42 + "+",  # standard base64, not urlsafe
+        "cck_" + "a" * 42 + "=",
+        "cck_" + "a" * 42 + "é",
+        "cck_" + "a" * 43 + "\n",
+        " cck_" + "a" * 43,
+        "x" * 100_000,
+    ],
+)
+def test_a_malformed_key_is_401_without_a_lookup(auth, store, presented):
+    assert not well_formed(presented)
+    with pytest.raises(Unauthenticated) as caught:
+        auth.check(presented, Scope.RENDER)
+    assert caught.value.status == 401
+    assert caught.value.code == "invalid_api_key"
+    assert caught.value.type == "authentication_error"
+    assert presented not in caught.value.message
+    assert store.get_key_calls == 0
+
+
+def test_a_stored_key_of_another_shape_is_never_looked_up(auth, store):
+    """`mint_key(key=...)` takes any string, for static keys; from the store only the minted shape works."""
+    odd = mint_key("odd", frozenset({Scope.ADMIN}), NOW, key="my-own-admin-key")
+    store.put_key(odd.record)
+    with pytest.raises(Unauthenticated):
+        auth.check(odd.key, Scope.RENDER)
+    assert store.get_key_calls == 0
 
 
 def test_valid_key_returns_its_record(auth, store):
@@ -182,12 +244,18 @@ def test_missing_scope_is_403(auth, store, held, required):
     assert required.value in caught.value.message
 
 
-def test_static_key_needs_no_store(store, clock):
-    admin = mint_key("CUECARD_ADMIN_KEY", frozenset({Scope.ADMIN}), NOW, key="env-admin-key")
+@pytest.mark.parametrize("static", ["env-admin-key", "cck_short", "a key with spaces", "ключ", "k" * 5000])
+def test_a_static_key_of_any_shape_needs_no_store(store, clock, static):
+    admin = mint_key("CUECARD_ADMIN_KEY", frozenset({Scope.ADMIN}), NOW, key=static)
     auth = Authenticator(store, static_keys=[admin.record], clock=clock)
     for scope in Scope:
-        assert auth.check("env-admin-key", scope) == admin.record
+        assert auth.check(static, scope) == admin.record
     assert store.get_key_calls == 0
+
+
+def test_a_near_miss_of_a_static_key_is_401(store, clock):
+    admin = mint_key("CUECARD_ADMIN_KEY", frozenset({Scope.ADMIN}), NOW, key="env-admin-key")
+    auth = Authenticator(store, static_keys=[admin.record], clock=clock)
     with pytest.raises(Unauthenticated):
         auth.check("env-admin-key-2", Scope.RENDER)
 
@@ -225,16 +293,59 @@ def test_revocation_takes_effect_after_the_ttl(auth, store, clock):
 
 
 def test_unknown_key_is_cached_briefly(auth, store, clock):
+    later = random_key()
     with pytest.raises(Unauthenticated):
-        auth.check("cck_later", Scope.RENDER)
-    minted = mint_key("later", frozenset({Scope.RENDER}), NOW, key="cck_later")
+        auth.check(later, Scope.RENDER)
+    minted = mint_key("later", frozenset({Scope.RENDER}), NOW, key=later)
     store.put_key(minted.record)
     with pytest.raises(Unauthenticated):
-        auth.check("cck_later", Scope.RENDER)
+        auth.check(later, Scope.RENDER)
     assert store.get_key_calls == 1
     clock.now += 6  # well under the 60 s TTL: a miss is not remembered as long as a hit
-    assert auth.check("cck_later", Scope.RENDER) == minted.record
+    assert auth.check(later, Scope.RENDER) == minted.record
     assert store.get_key_calls == 2
+
+
+@pytest.mark.parametrize("ttl, negative_ttl", [(60.0, 5.0), (2.0, 2.0)])  # never longer than the ttl
+def test_a_repeated_unknown_key_costs_one_read_per_negative_ttl(store, clock, ttl, negative_ttl):
+    auth = Authenticator(store, ttl=ttl, clock=clock)
+    unknown = random_key()
+    for _ in range(100):
+        with pytest.raises(Unauthenticated):
+            auth.check(unknown, Scope.RENDER)
+    assert store.get_key_calls == 1
+    clock.now += negative_ttl - 0.1
+    with pytest.raises(Unauthenticated):
+        auth.check(unknown, Scope.RENDER)
+    assert store.get_key_calls == 1
+    clock.now += 0.2
+    with pytest.raises(Unauthenticated):
+        auth.check(unknown, Scope.RENDER)
+    assert store.get_key_calls == 2
+
+
+def test_the_negative_cache_is_bounded(store, clock):
+    auth = Authenticator(store, ttl=60.0, clock=clock, max_unknown=2)
+    a, b, c = random_key(), random_key(), random_key()
+    for key in (a, b, c, c, a):  # c pushed a out: a is read again
+        with pytest.raises(Unauthenticated):
+            auth.check(key, Scope.RENDER)
+    assert store.get_key_calls == 4
+
+
+def test_a_flood_of_unknown_keys_never_evicts_a_valid_key(store, clock):
+    auth = Authenticator(store, ttl=60.0, clock=clock, max_known=2, max_unknown=8)
+    minted = [add_key(store, Scope.RENDER, name=f"k{n}") for n in range(2)]
+    for key in minted:
+        auth.check(key.key, Scope.RENDER)
+    reads = store.get_key_calls
+    for _ in range(1_000):  # far more unknown keys than both caches hold together
+        with pytest.raises(Unauthenticated):
+            auth.check(random_key(), Scope.RENDER)
+    assert store.get_key_calls == reads + 1_000  # each distinct unknown key is read once...
+    for key in minted:
+        assert auth.check(key.key, Scope.RENDER) == key.record
+    assert store.get_key_calls == reads + 1_000  # ...and the valid keys were never pushed out
 
 
 def test_zero_ttl_disables_the_cache(store, clock):
@@ -276,3 +387,43 @@ def test_a_lookup_racing_a_revoke_does_not_cache_the_old_record(store, clock):
     assert auth.check(minted.key, Scope.RENDER) == minted.record  # the racing lookup itself may still pass
     with pytest.raises(Unauthenticated):
         auth.check(minted.key, Scope.RENDER)  # but it cached nothing: the next check reads the revoked record
+
+
+# --- answering without the store (for an event loop) --------------------------------------------
+
+
+def test_check_cached_answers_only_what_needs_no_store_read(auth, store):
+    minted = add_key(store, Scope.RENDER)
+    assert auth.check_cached(minted.key, Scope.RENDER) is None  # not cached yet: only the store can tell
+    assert store.get_key_calls == 0
+    auth.check(minted.key, Scope.RENDER)
+    assert auth.check_cached(minted.key, Scope.RENDER) == minted.record
+    with pytest.raises(PermissionDenied):
+        auth.check_cached(minted.key, Scope.COMPLETE)
+    assert store.get_key_calls == 1
+
+
+@pytest.mark.parametrize("presented, error", [(None, "missing_api_key"), ("", "missing_api_key"),
+                                              ("sk-pasted-by-mistake", "invalid_api_key")])
+def test_check_cached_refuses_a_missing_or_malformed_key(auth, store, presented, error):
+    with pytest.raises(Unauthenticated) as caught:
+        auth.check_cached(presented, Scope.RENDER)
+    assert caught.value.code == error
+    assert store.get_key_calls == 0
+
+
+def test_check_cached_refuses_a_key_known_to_be_unknown(auth, store):
+    unknown = random_key()
+    assert auth.check_cached(unknown, Scope.RENDER) is None
+    with pytest.raises(Unauthenticated):
+        auth.check(unknown, Scope.RENDER)
+    with pytest.raises(Unauthenticated):
+        auth.check_cached(unknown, Scope.RENDER)
+    assert store.get_key_calls == 1
+
+
+def test_check_cached_knows_static_keys(store, clock):
+    admin = mint_key("CUECARD_ADMIN_KEY", frozenset({Scope.ADMIN}), NOW, key="env-admin-key")
+    auth = Authenticator(store, static_keys=[admin.record], clock=clock)
+    assert auth.check_cached("env-admin-key", Scope.COMPLETE) == admin.record
+    assert store.get_key_calls == 0

@@ -149,10 +149,23 @@ def test_concurrent_readers_are_safe(clock):
     def reader(offset):
         for step in range(500):
             key = (offset + step) % 40
-            assert cache.get_or_load(key, lambda: key * 2) == key * 2
+            assert cache.get_or_load(key, lambda key=key: key * 2) == key * 2
             if step % 97 == 0:
                 cache.invalidate(lambda k, v: k % 2 == 0)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(reader, range(8)))  # re-raises a reader's failure
     assert len(cache) <= 16
+
+
+def test_cached_answers_a_live_entry_or_the_default_and_loads_nothing(clock):
+    cache, missing = TtlCache(10.0, 2, clock), object()
+    assert cache.cached("a", missing) is missing
+    cache.get_or_load("a", Loads("a"))
+    cache.get_or_load("b", Loads("b"))
+    assert cache.cached("a", missing) == "a"  # and a is now the most recently used
+    cache.get_or_load("c", Loads("c"))  # evicts b
+    assert cache.cached("b", missing) is missing
+    clock.now += 10.0
+    assert cache.cached("a", missing) is missing
+    assert len(cache) == 2  # an expired entry is not dropped by a look
