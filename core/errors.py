@@ -67,6 +67,18 @@ class RenderedJSONInvalid(CuecardError):
     default_code = "rendered_json_invalid"
 
 
+class RenderLimitExceeded(CuecardError):
+    """A render that would exceed one of its limits (output size, section iterations, partials, time) (422).
+
+    422, like `RenderedJSONInvalid`: the request is well formed, but this template with these variables
+    cannot be rendered within the server's limits. Retrying it unchanged fails the same way.
+    """
+
+    status = 422
+    type = "invalid_request_error"
+    default_code = "render_limit_exceeded"
+
+
 class Unauthenticated(CuecardError):
     status = 401
     type = "authentication_error"
@@ -125,6 +137,12 @@ class Conflict(CuecardError):
     status = 409
     type = "invalid_request_error"
     default_code = "conflict"
+
+
+class PartialInUse(Conflict):
+    """Deleting a partial that live prompts or partials still include (409)."""
+
+    default_code = "partial_in_use"
 
 
 class PayloadTooLarge(CuecardError):

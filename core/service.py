@@ -27,21 +27,36 @@ from core.errors import (
     InvalidReference,
     InvalidRequest,
     NotFound,
+    PartialInUse,
     RenderedJSONInvalid,
     TemplateError,
+    VersionNotFound,
     VirtualKeyNotFound,
 )
 from core.hyperparameters import PromptRequest, merge_parameters, parse_request_body, validate_parameters
 from core.models import API_VERSION_FIELDS, Entity, Kind, Label, TemplateVersion, VersionDraft
 from core.ports import LabelStore, TemplateStore, VirtualKeyStore
 from core.references import Reference, check_label_name, parse_reference
-from core.templating import collect_partials, render_chat, render_raw, render_text, template_kind, template_variables
+from core.templating import (
+    DEFAULT_LIMITS,
+    RenderLimits,
+    check_prompt_template,
+    collect_partials,
+    partial_tags,
+    render_chat,
+    render_raw,
+    render_text,
+    template_kind,
+    template_variables,
+)
 
 # A version's fields by their API names (core.models defines them); an update without `patch` must bring
 # the first two.
 VERSION_FIELDS = tuple(API_VERSION_FIELDS)
 REQUIRED_UPDATE_FIELDS = ("string", "parameters")
 _TOOL_FIELDS = ("tools", "tool_choice", "functions")
+_MAX_VERSION_DIGITS = 12  # as core.references: version numbers stay below 10**12
+_MAX_LISTED_DEPENDENTS = 20
 
 
 def utc_now() -> str:
@@ -71,12 +86,14 @@ class PromptService:
         now: Callable[[], str] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         virtual_keys: VirtualKeyStore | None = None,
+        render_limits: RenderLimits = DEFAULT_LIMITS,
     ) -> None:
         self._templates = templates
         self._labels = labels
         self._now = now
         self._new_id = new_id
         self._virtual_keys = virtual_keys  # None: a prompt's virtual_key is stored unchecked
+        self._render_limits = render_limits  # per render, partial lookups included
 
     # --- inference ---------------------------------------------------------------------------
 
@@ -103,22 +120,26 @@ class PromptService:
         return merge_parameters(defaults, request.overrides)
 
     def _render_template(self, version: TemplateVersion, variables: Mapping[str, Any]) -> tuple[str, Any]:
-        partials = collect_partials(version.string, variables, self._fetch_partial, raw=version.is_raw_template)
+        budget = self._render_limits.budget()
+        partials = collect_partials(version.string, variables, self._fetch_partial, raw=version.is_raw_template,
+                                    budget=budget)
         if version.is_raw_template:
-            messages = render_raw(version.string, variables, partials, source=version.source)
+            messages = render_raw(version.string, variables, partials, source=version.source, budget=budget)
             if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
                 raise RenderedJSONInvalid(
                     f"{version.source} is a raw template and must render to a JSON array of message objects."
                 )
             return "messages", messages
         if template_kind(version.string) == "chat":
-            return "messages", render_chat(version.string, variables, partials)
-        return "prompt", render_text(version.string, variables, partials)
+            return "messages", render_chat(version.string, variables, partials, budget=budget)
+        return "prompt", render_text(version.string, variables, partials, budget=budget)
 
     def _fetch_partial(self, tag: str) -> tuple[str, str] | None:
+        """A partial by tag; None (it renders empty) when it does not exist or the tag is no reference.
+        Misses are cached by the store like hits (infra/cache.py), so unknown tags cost no store read."""
         try:
             version = self._templates.resolve(Kind.PARTIAL, parse_reference(tag, param="partial"))
-        except (InvalidReference, NotFound):
+        except (InvalidReference, NotFound, ValueError):  # ValueError: a version number too long for int()
             return None
         return f"{version.entity_id}@{version.version}", version.string
 
@@ -126,7 +147,7 @@ class PromptService:
 
     def create_prompt(self, body: Any) -> dict[str, Any]:
         request = parse_body(CreatePrompt, body)
-        draft = self._draft(request.model_dump(include=set(VERSION_FIELDS)))
+        draft = self._draft(request.model_dump(include=set(VERSION_FIELDS)), check_chat=True)
         self._check_virtual_key(request.virtual_key)
         entity = self._new_entity(Kind.PROMPT, request.name, request.slug, request.collection_id, request.workspace_id,
                                   request.prompt_metadata or {})
@@ -155,7 +176,8 @@ class PromptService:
                     # A description belongs to the version it describes; it is never copied forward.
                     if fields.get(field) is None and field != "version_description":
                         fields[field] = _version_field(latest, field)
-            return self._draft(fields)
+            # A string copied forward by `patch` was accepted when it was written: it is not re-judged.
+            return self._draft(fields, check_chat="string" in sent)
 
         version = self._templates.append_version(Kind.PROMPT, key, build)
         changes = {
@@ -176,7 +198,7 @@ class PromptService:
 
     def get_prompt(self, key: str, version: str | None = None) -> dict[str, Any]:
         entity = self._templates.get_entity(Kind.PROMPT, key)
-        number = _version_number(version) if version is not None else (entity.published_version or entity.latest_version)
+        number = _version_number(version, entity) if version is not None else (entity.published_version or entity.latest_version)
         return views.prompt_detail(entity, self._templates.get_version(Kind.PROMPT, entity.id, number))
 
     def list_prompts(self, query: Mapping[str, str]) -> dict[str, Any]:
@@ -210,7 +232,7 @@ class PromptService:
 
     def _find_version(self, entity: Entity, version_ref: str) -> TemplateVersion:
         if version_ref.isascii() and version_ref.isdigit():
-            return self._templates.get_version(entity.kind, entity.id, int(version_ref))
+            return self._templates.get_version(entity.kind, entity.id, _version_number(version_ref, entity))
         return self._templates.get_version_by_id(entity.kind, entity.id, version_ref)
 
     # --- partials ------------------------------------------------------------------------------
@@ -243,7 +265,7 @@ class PromptService:
 
     def get_partial(self, key: str, version: str | None = None) -> dict[str, Any]:
         entity = self._templates.get_entity(Kind.PARTIAL, key)
-        number = _version_number(version) if version is not None else (entity.published_version or entity.latest_version)
+        number = _version_number(version, entity) if version is not None else (entity.published_version or entity.latest_version)
         return views.partial_detail(entity, self._templates.get_version(Kind.PARTIAL, entity.id, number))
 
     def list_partials(self, query: Mapping[str, str]) -> dict[str, Any]:
@@ -256,9 +278,37 @@ class PromptService:
             details.append(views.partial_detail(entity, self._templates.get_version(Kind.PARTIAL, entity.id, number)))
         return views.page(details, total=len(entities))
 
-    def delete_partial(self, key: str) -> dict[str, Any]:
+    def delete_partial(self, key: str, force: bool = False) -> dict[str, Any]:
+        """Deletes a partial; 409 while the published, latest or a labelled version of a live prompt or
+        partial includes it by slug or id (`{{>slug}}`, `{{>slug@N}}`, `{{>id}}`), unless `force`.
+        `{{>>var}}` names its partial at render time, so it is never counted as a use."""
+        if not force:
+            entity = self._templates.get_entity(Kind.PARTIAL, key)
+            dependents = self._dependents(entity)
+            if dependents:
+                listed = "; ".join(dependents[:_MAX_LISTED_DEPENDENTS])
+                more = len(dependents) - _MAX_LISTED_DEPENDENTS
+                raise PartialInUse(
+                    f"partial {entity.slug} is still used by {listed}{f'; and {more} more' if more > 0 else ''}. "
+                    "Remove it from those versions first, or delete with ?force=true (they then render it empty).",
+                    param="partial_id",
+                )
         self._templates.delete(Kind.PARTIAL, key)
         return {}
+
+    def _dependents(self, partial: Entity) -> list[str]:
+        """Which pointed-at versions of live prompts and partials include `partial`, as
+        `prompt <slug> version <N> (published, label production)`."""
+        found = []
+        for kind in (Kind.PROMPT, Kind.PARTIAL):
+            for entity in self._templates.list_entities(kind):
+                if entity.id == partial.id:
+                    continue
+                for number, pointers in _pointed_versions(entity).items():
+                    version = self._templates.get_version(kind, entity.id, number)
+                    if _includes(version, partial):
+                        found.append(f"{kind.value} {entity.slug} version {number} ({', '.join(pointers)})")
+        return found
 
     def publish_partial(self, key: str, body: Any) -> dict[str, Any]:
         request = parse_body(MakeDefault, body)
@@ -354,15 +404,19 @@ class PromptService:
                 code="virtual_key_not_found",
             ) from None
 
-    def _draft(self, fields: Mapping[str, Any]) -> VersionDraft:
-        """Checks a version's fields as a create or update would store them."""
+    def _draft(self, fields: Mapping[str, Any], *, check_chat: bool = False) -> VersionDraft:
+        """Checks a version's fields as a create or update would store them. `check_chat`: a prompt's new
+        string that starts with `[` must be a valid chat template (see `check_prompt_template`)."""
         string = fields.get("string")
         if not isinstance(string, str):
             raise InvalidRequest("Missing required field 'string'.", param="string", code="missing_required_parameter")
+        raw = bool(fields.get("is_raw_template"))
         try:
-            variables = tuple(template_variables(string, raw=bool(fields.get("is_raw_template"))))
+            if check_chat and not raw:
+                check_prompt_template(string)
+            variables = tuple(template_variables(string, raw=raw))
         except TemplateError as exc:
-            raise TemplateError(f"string: {exc.message}", param="string") from None
+            raise type(exc)(f"string: {exc.message}", param="string", code=exc.code) from None
         parameters = dict(fields.get("parameters") or {})
         validate_parameters(parameters, prefix="parameters")
         tool_fields = {name: fields.get(name) for name in _TOOL_FIELDS if fields.get(name) is not None}
@@ -385,10 +439,43 @@ def _version_field(version: TemplateVersion, field: str) -> Any:
     return dict(value) if isinstance(value, Mapping) else value
 
 
-def _version_number(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise InvalidRequest(f"version must be a positive whole number; got {text!r}.", param="version")
-    return int(text)
+def _version_number(text: str, entity: Entity) -> int:
+    """A version number as given in a query or a path: 400 if it is no positive whole number, 404 if it is
+    one too large for any version (int() of thousands of digits would raise)."""
+    digits = text.lstrip("0") if text.isascii() and text.isdigit() else ""
+    if not digits:
+        raise InvalidRequest(f"version must be a positive whole number; got {text[:40]!r}.", param="version")
+    if len(digits) > _MAX_VERSION_DIGITS:
+        raise VersionNotFound(f"{entity.kind.value} {entity.slug} has no version {digits[:20]}... "
+                              f"(version numbers have at most {_MAX_VERSION_DIGITS} digits)")
+    return int(digits)
+
+
+def _pointed_versions(entity: Entity) -> dict[int, list[str]]:
+    """Version number -> the pointers at it: published, latest, label <name>."""
+    pointers: dict[int, list[str]] = {}
+    if entity.published_version:
+        pointers.setdefault(entity.published_version, []).append("published")
+    pointers.setdefault(entity.latest_version, []).append("latest")
+    for label, number in sorted(entity.labels.items()):
+        pointers.setdefault(number, []).append(f"label {label}")
+    return pointers
+
+
+def _includes(version: TemplateVersion, partial: Entity) -> bool:
+    """Whether `version` names `partial` in a static partial tag, by slug or id, any selector."""
+    try:
+        tags = partial_tags(version.string, raw=version.is_raw_template)
+    except TemplateError:
+        return False  # a version that does not parse includes nothing (writes refuse such versions)
+    for tag in tags:
+        try:
+            key = parse_reference(tag, param="partial").key
+        except (InvalidReference, ValueError):
+            continue  # `>var` (dynamic) and tags that are no reference
+        if key == partial.slug or key.lower() == partial.id:
+            return True
+    return False
 
 
 __all__ = ["PromptService", "Rendered", "Reference", "make_slug", "utc_now"]

@@ -29,11 +29,14 @@ class Container:
     virtual_keys: VirtualKeyParts
     completions: CompletionService
 
-    def asgi_app(self) -> Any:
+    def asgi_app(self, *, inline_renders: bool = True) -> Any:
+        """The HTTP app. `inline_renders=False` (cuecard serve, many requests per process) keeps renders and key
+        lookups off the event loop; the Lambda functions serve one request at a time and stay inline."""
         from handlers.http_app import create_app  # FastAPI only where HTTP is served, not in the worker
 
         return create_app(self.service, self.auth, completions=self.completions,
-                          virtual_keys=self.virtual_keys.service, max_body_bytes=self.settings.max_body_bytes)
+                          virtual_keys=self.virtual_keys.service, max_body_bytes=self.settings.max_body_bytes,
+                          inline_renders=inline_renders)
 
 
 def open_stores(settings: Settings) -> Stores:
@@ -61,7 +64,8 @@ def build_container(settings: Settings | None = None, stores: Stores | None = No
         static_keys.append(mint_key("CUECARD_ADMIN_KEY", frozenset({Scope.ADMIN}), utc_now(), key=settings.admin_key).record)
     auth = Authenticator(stores.api_keys, ttl=settings.auth_cache_ttl, static_keys=static_keys)
     virtual_keys = build_virtual_keys(settings, stores)
-    service = PromptService(templates, stores.labels, virtual_keys=virtual_keys.bindings)
+    service = PromptService(templates, stores.labels, virtual_keys=virtual_keys.bindings,
+                            render_limits=settings.render_limits)
     timeouts = Timeouts(connect=settings.provider_connect_timeout, first_byte=settings.provider_first_byte_timeout,
                         read=settings.provider_read_timeout, total=settings.provider_total_timeout)
     providers = ProviderRegistry(retry=RetryPolicy(max_attempts=settings.provider_max_attempts))

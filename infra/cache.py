@@ -6,6 +6,10 @@ and a read racing a write through the wrapper never caches the old answer).
   Writes made through this wrapper drop the entity's pointer entries at once; `delete` drops its
   pinned entries too. Other processes see a write when their pointer entries expire (pinned entries
   of a deleted entity stay until evicted).
+  Misses (NotFound, e.g. a `{{>partial}}` tag naming nothing) are cached too, for `ttl` seconds, in
+  an LRU of their own (`miss_size`), so a flood of unknown references never evicts a hit. A create,
+  a new version, a publish or a label move through this wrapper drops the misses under that entity's
+  id and slug at once; other processes see it when their misses expire.
 - CachingVirtualKeyStore: bindings read by id or slug, for `ttl` seconds; any write through it clears
   it. Misses are not cached, so a binding created anywhere is usable at once.
 - CachingSecretStore: secret values for `ttl` seconds, so a warm function reads a key once per ttl;
@@ -16,8 +20,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NoReturn
 
+from core.errors import NotFound
 from core.models import Entity, Kind, TemplateVersion, VersionDraft, VirtualKey
 from core.ports import SecretStore, TemplateStore, VirtualKeyStore
 from core.references import Reference
@@ -25,6 +30,19 @@ from core.ttl_cache import TtlCache
 
 _PinnedKey = tuple[Kind, str, int]
 _PointerKey = tuple[Kind, str, str, str | None]
+_MissKey = tuple[Kind, str, str, str | int | None]  # kind, key, selector, label or number
+
+
+class _Miss:
+    """A cached NotFound: its class and arguments, so each raise is a fresh exception (no traceback grows)."""
+
+    __slots__ = ("code", "error", "message", "param")
+
+    def __init__(self, exc: NotFound) -> None:
+        self.error, self.message, self.param, self.code = type(exc), exc.message, exc.param, exc.code
+
+    def raise_again(self) -> NoReturn:
+        raise self.error(self.message, param=self.param, code=self.code)
 
 
 class CachingTemplateStore:
@@ -36,10 +54,13 @@ class CachingTemplateStore:
         clock: Callable[[], float] = time.monotonic,
         *,
         pointer_size: int = 4096,
+        miss_size: int = 4096,
     ) -> None:
         self._inner = inner
         self._pinned: TtlCache[_PinnedKey, TemplateVersion] = TtlCache(math.inf, pinned_size, clock)
         self._pointers: TtlCache[_PointerKey, TemplateVersion] = TtlCache(ttl, pointer_size, clock)
+        self._misses: TtlCache[_MissKey, TemplateVersion | _Miss] = TtlCache(ttl, miss_size, clock)
+        self._miss_ttl = ttl
 
     @property
     def inner(self) -> TemplateStore:
@@ -59,16 +80,28 @@ class CachingTemplateStore:
         number = ref.number or 0
         return self._pinned.get_or_load(
             (kind, ref.key, number),
-            lambda: self._inner.resolve(kind, ref),
+            lambda: self._load(kind, ref, number),
             keys=lambda version: [(kind, name, number) for name in _names(ref.key, version)],
         )
 
     def _resolve_pointer(self, kind: Kind, ref: Reference) -> TemplateVersion:
         return self._pointers.get_or_load(
             (kind, ref.key, ref.selector, ref.label),
-            lambda: self._inner.resolve(kind, ref),
+            lambda: self._load(kind, ref, ref.label),
             keys=lambda version: [(kind, name, ref.selector, ref.label) for name in _names(ref.key, version)],
         )
+
+    def _load(self, kind: Kind, ref: Reference, detail: str | int | None) -> TemplateVersion:
+        """The store's answer, behind the miss cache: a NotFound is remembered for `ttl` seconds (a hit is
+        kept by the caller's cache, not here)."""
+        found = self._misses.get_or_load((kind, ref.key, ref.selector, detail), lambda: _attempt(self._inner, kind, ref),
+                                         ttl=self._miss_lifetime)
+        if isinstance(found, _Miss):
+            found.raise_again()
+        return found
+
+    def _miss_lifetime(self, found: TemplateVersion | _Miss) -> float:
+        return self._miss_ttl if isinstance(found, _Miss) else 0
 
     # --- uncached reads -------------------------------------------------------------------------
 
@@ -87,7 +120,10 @@ class CachingTemplateStore:
     # --- writes ---------------------------------------------------------------------------------
 
     def create(self, kind: Kind, entity: Entity, first: VersionDraft) -> TemplateVersion:
-        return self._inner.create(kind, entity, first)
+        try:
+            return self._inner.create(kind, entity, first)
+        finally:
+            self._forget_misses(kind, {entity.id, entity.slug})
 
     def update_entity(self, kind: Kind, key: str, changes: Mapping[str, Any]) -> Entity:
         return self._inner.update_entity(kind, key, changes)  # head fields only: no cached version changes
@@ -126,7 +162,8 @@ class CachingTemplateStore:
             self._invalidate(kind, {key, key.lower()}, pinned=True)
 
     def _invalidate(self, kind: Kind, names: set[str], *, pinned: bool) -> None:
-        """Drops entries cached under any of `names` or holding a version of that entity."""
+        """Drops entries cached under any of `names` or holding a version of that entity, and misses
+        under those names (a new version, pointer or label may answer them now)."""
 
         def matches(cache_key: tuple, version: TemplateVersion) -> bool:
             return cache_key[0] is kind and bool(names & _names(cache_key[1], version))
@@ -134,6 +171,20 @@ class CachingTemplateStore:
         self._pointers.invalidate(matches)
         if pinned:
             self._pinned.invalidate(matches)
+        else:
+            self._forget_misses(kind, names)
+
+    def _forget_misses(self, kind: Kind, names: set[str]) -> None:
+        """Ids match in any case (stores read them so); slugs too, which may drop more than needed, never less."""
+        folded = {name.lower() for name in names}
+        self._misses.invalidate(lambda cache_key, _found: cache_key[0] is kind and cache_key[1].lower() in folded)
+
+
+def _attempt(inner: TemplateStore, kind: Kind, ref: Reference) -> TemplateVersion | _Miss:
+    try:
+        return inner.resolve(kind, ref)
+    except NotFound as exc:
+        return _Miss(exc)
 
 
 def _names(key: str, version: TemplateVersion) -> set[str]:

@@ -6,7 +6,10 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
+
+if TYPE_CHECKING:  # the templating engine loads only where renders happen, not in every function
+    from core.templating import RenderLimits
 
 T = TypeVar("T")
 
@@ -41,6 +44,20 @@ class Settings:
     events_endpoint: str | None = None  # None: AWS (tests point it elsewhere)
     sqs_endpoint: str | None = None  # None: AWS
     job_idempotency_ttl: int = 86_400  # seconds a finished job's result is kept to answer redeliveries
+    # What one render may spend (core.templating.RenderLimits); past any of them a render is a 422
+    # `render_limit_exceeded` naming the limit.
+    # The defaults are RenderLimits' (tests/integration/test_settings.py holds them equal).
+    render_max_output_bytes: int = 2_097_152  # UTF-8 bytes of rendered text
+    render_max_iterations: int = 10_000  # section bodies rendered
+    render_max_partials: int = 1_000  # partial expansions, and distinct partials named
+    render_timeout: float = 1.0  # seconds, partial lookups included
+
+    @property
+    def render_limits(self) -> RenderLimits:
+        from core.templating import RenderLimits
+
+        return RenderLimits(max_output_bytes=self.render_max_output_bytes, max_iterations=self.render_max_iterations,
+                            max_partials=self.render_max_partials, timeout=self.render_timeout)
 
     @property
     def secrets_endpoint_url(self) -> str | None:
@@ -76,6 +93,10 @@ class Settings:
             events_endpoint=_read(env, "CUECARD_EVENTS_ENDPOINT", _endpoint, None),
             sqs_endpoint=_read(env, "CUECARD_SQS_ENDPOINT", _endpoint, None),
             job_idempotency_ttl=_read(env, "CUECARD_JOB_IDEMPOTENCY_TTL", _positive_int, 86_400),
+            render_max_output_bytes=_read(env, "CUECARD_RENDER_MAX_OUTPUT_BYTES", _positive_int, 2_097_152),
+            render_max_iterations=_read(env, "CUECARD_RENDER_MAX_ITERATIONS", _positive_int, 10_000),
+            render_max_partials=_read(env, "CUECARD_RENDER_MAX_PARTIALS", _positive_int, 1_000),
+            render_timeout=_read(env, "CUECARD_RENDER_TIMEOUT", _positive_float, 1.0),
         )
 
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from core.templating import RenderLimits
 from infra.settings import Settings
 
 
@@ -49,6 +50,12 @@ def test_aws_region_wins_over_the_default_region() -> None:
         ("CUECARD_AUTH_CACHE_TTL", "-3"),
         ("CUECARD_MAX_BODY_BYTES", "0"),
         ("CUECARD_DYNAMODB_ENDPOINT", "localhost:8000"),
+        ("CUECARD_RENDER_MAX_OUTPUT_BYTES", "0"),
+        ("CUECARD_RENDER_MAX_OUTPUT_BYTES", "2MB"),
+        ("CUECARD_RENDER_MAX_ITERATIONS", "-1"),
+        ("CUECARD_RENDER_MAX_PARTIALS", "1e3"),
+        ("CUECARD_RENDER_TIMEOUT", "0"),
+        ("CUECARD_RENDER_TIMEOUT", "inf"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -59,3 +66,10 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().table_name = "x"  # type: ignore[misc]
+
+
+def test_render_limits_default_to_the_cores_and_are_read() -> None:
+    assert Settings.from_env({}).render_limits == RenderLimits()
+    settings = Settings.from_env({"CUECARD_RENDER_MAX_OUTPUT_BYTES": "65536", "CUECARD_RENDER_MAX_ITERATIONS": "50",
+                                  "CUECARD_RENDER_MAX_PARTIALS": "7", "CUECARD_RENDER_TIMEOUT": "0.25"})
+    assert settings.render_limits == RenderLimits(max_output_bytes=65536, max_iterations=50, max_partials=7, timeout=0.25)

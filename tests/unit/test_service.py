@@ -1,7 +1,7 @@
 import json
-from concurrent.futures import ThreadPoolExecutor
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from itertools import count
 
@@ -14,6 +14,7 @@ from core.errors import (
     InvalidRequest,
     LabelNotFound,
     PartialCycle,
+    PartialInUse,
     PartialNotFound,
     PromptNotFound,
     RenderedJSONInvalid,
@@ -265,8 +266,56 @@ def test_partial_publish_changes_what_renders(service, signature):
 
 def test_deleted_partial_renders_empty(service, signature):
     prompt = create(service, string=chat("[{{>pl-sig}}]"))
-    service.delete_partial("pl-sig")
+    service.delete_partial("pl-sig", force=True)
     assert render(service, prompt["id"], {"variables": {"who": "me"}})["messages"][0]["content"] == "[]"
+
+
+def test_deleting_a_partial_in_use_is_409_listing_the_dependents(service, signature):
+    published = create(service, slug="pp-published", string=chat("{{>pl-sig}}"))
+    labelled = create(service, slug="pp-labelled", string=chat("none"))
+    service.update_prompt(labelled["id"], {"patch": True, "string": chat("{{>pl-sig@2}}")})
+    service.label_version(labelled["id"], "2", {"label_id": "staging"})
+    service.update_prompt(labelled["id"], {"patch": True, "string": chat("none again")})
+    by_id = create(service, slug="pp-by-id", string="{{>" + signature["id"].upper() + "}}")
+    service.create_partial({"name": "outer", "slug": "pl-outer", "string": "({{>pl-sig@latest}})"})
+
+    error = raises(PartialInUse, service.delete_partial, "pl-sig")
+    assert (error.status, error.code, error.param) == (409, "partial_in_use", "partial_id")
+    for dependent in ("prompt pp-published version 1 (published, latest)", "prompt pp-labelled version 2 (label staging)",
+                      "prompt pp-by-id version 1 (published, latest)", "partial pl-outer version 1 (published, latest)"):
+        assert dependent in error.message
+    assert "pp-labelled version 1" not in error.message and "version 3" not in error.message
+    assert "force=true" in error.message
+    assert service.get_partial("pl-sig")["slug"] == "pl-sig"  # not deleted
+    assert published and by_id
+
+
+@pytest.mark.parametrize("string", [chat("{{>>which}}"), chat("{{! {{>pl-sig}} }}"), chat("{{>pl-sigh}}")])
+def test_partial_not_named_statically_is_no_dependency(service, signature, string):
+    create(service, string=string)
+    assert service.delete_partial("pl-sig") == {}
+
+
+def test_versions_no_pointer_reaches_and_deleted_prompts_do_not_block(service, signature):
+    old = create(service, string=chat("{{>pl-sig}}"))
+    service.update_prompt(old["id"], {"patch": True, "string": chat("no partial")})
+    service.publish_prompt(old["id"], {"version": 2})
+    gone = create(service, string=chat("{{>pl-sig}}"))
+    service.delete_prompt(gone["id"])
+    assert service.delete_partial("pl-sig") == {}
+
+
+def test_force_deletes_a_partial_in_use(service, signature):
+    prompt = create(service, string=chat("[{{>pl-sig}}]"))
+    raises(PartialInUse, service.delete_partial, signature["id"])
+    assert service.delete_partial(signature["id"], force=True) == {}
+    assert render(service, prompt["id"])["messages"][0]["content"] == "[]"
+
+
+def test_a_partial_that_includes_itself_can_be_deleted(service):
+    service.create_partial({"name": "self", "slug": "pl-self", "string": "x"})
+    service.update_partial("pl-self", {"string": "{{>pl-self}}"})
+    assert service.delete_partial("pl-self") == {}
 
 
 def test_nested_partials(service):
@@ -407,6 +456,55 @@ def test_fields_are_stored_on_version_1(service):
 def test_bad_template_is_400_on_string(service, string):
     error = raises(TemplateError, create, service, string=string)
     assert error.status == 400 and error.param == "string"
+
+
+@pytest.mark.parametrize(
+    "string, where",
+    [
+        ('[{"role": "user", "content": "hi"},]', "line 1 column 36"),
+        ('[{"role": "user", "content": "hi"}\n {"role": "user"}]', "line 2 column 2"),
+        ("  [{'role': 'user'}]", "line 1 column 5"),
+        ('[{"role": "user", "content": "{{#items}}{{.}}{{/items}}"}, {{#more}}{}{{/more}}]', "line 1 column 61"),
+        ("[INST] {{question}} [/INST]", "line 1 column 2"),
+    ],
+)
+def test_chat_template_that_is_not_json_is_400_pointing_at_the_error(service, string, where):
+    error = raises(TemplateError, create, service, string=string)
+    assert (error.status, error.param, error.code) == (400, "string", "invalid_chat_template")
+    assert where in error.message and "{{! text }}" in error.message
+
+
+@pytest.mark.parametrize("string", ["[1, 2]", '[{"role": "user"}, "hi"]', "[" * 5000 + "]" * 5000,
+                                    "[" * 200 + "]" * 200])
+def test_array_that_is_not_messages_is_400(service, string):
+    error = raises(TemplateError, create, service, string=string)
+    assert (error.status, error.code) == (400, "invalid_chat_template")
+
+
+def test_text_prompt_starting_with_a_bracket_begins_with_a_comment(service):
+    prompt = create(service, string="{{! text }}[INST] {{question}} [/INST]")
+    assert render(service, prompt["id"])["prompt"] == "[INST] Why? [/INST]"
+    standalone = create(service, string="{{! a text prompt }}\n[INST] {{question}} [/INST]")
+    assert render(service, standalone["id"])["prompt"] == "[INST] Why? [/INST]"
+
+
+def test_raw_templates_and_partials_may_start_with_a_bracket(service):
+    raw = create(service, string='[{{#a}}{"role":"user","content":"{{.}}"},{{/a}}{"role":"user","content":"end"}]',
+                 is_raw_template=1)
+    assert len(render(service, raw["id"], {"variables": {"a": ["x"]}})["messages"]) == 2
+    assert service.create_partial({"name": "list", "string": "[{{x}}]"})["version"] == 1
+
+
+def test_update_checks_a_new_chat_string_but_not_one_copied_forward(service, store):
+    prompt = create(service)
+    error = raises(TemplateError, service.update_prompt, prompt["id"], {"patch": True, "string": "[oops"})
+    assert error.code == "invalid_chat_template"
+    raises(TemplateError, service.update_prompt, prompt["id"], {"string": "[oops", "parameters": {}})
+    # A version stored before the check (as a text prompt) can still be patched.
+    entity = service._new_entity(Kind.PROMPT, "legacy", "legacy-prompt", "default", None, {})
+    store.create(Kind.PROMPT, entity, service._draft({"string": "[legacy {{x}}", "parameters": {}}))
+    assert service.update_prompt("legacy-prompt", {"patch": True, "parameters": {"temperature": 0.5}})["version"] == 2
+    assert service.render("legacy-prompt", {"variables": {"x": 1}}).body["prompt"] == "[legacy 1"
 
 
 @pytest.mark.parametrize(
@@ -683,6 +781,22 @@ def test_get_version_by_number_and_id(service):
     raises(VersionNotFound, service.get_version, prompt["id"], "3")
     raises(VersionNotFound, service.get_version, prompt["id"], str(uuid.uuid4()))
     raises(VersionNotFound, service.get_version, prompt["id"], "²")
+
+
+@pytest.mark.parametrize("digits", ["9" * 13, "9" * 5000, "1" + "0" * 4400])
+def test_huge_version_numbers_are_404_not_500(service, digits):
+    prompt = create(service)
+    for call in (service.get_version, service.get_prompt):
+        error = raises(VersionNotFound, call, prompt["id"], digits)
+        assert error.status == 404 and len(error.message) < 200
+    raises(VersionNotFound, service.label_version, prompt["id"], digits, {"label_id": "staging"})
+    raises(VersionNotFound, service.get_partial, service.create_partial({"name": "p", "string": "x"})["id"], digits)
+
+
+def test_leading_zeros_name_the_same_version(service):
+    prompt = create(service)
+    assert service.get_version(prompt["id"], "0" * 5000 + "1")["prompt_version"] == 1
+    assert raises(InvalidRequest, service.get_version, prompt["id"], "0").status == 400
 
 
 def test_version_ids_belong_to_their_prompt(service):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections import defaultdict
 
 import pytest
@@ -17,6 +18,8 @@ from core.errors import (
 )
 from core.template_values import js_number, raw_value, text_value
 from core.templating import (
+    MAX_JSON_DEPTH,
+    check_prompt_template,
     collect_partials,
     partial_tags,
     render_chat,
@@ -354,6 +357,42 @@ def test_template_kind(template: str, kind: str) -> None:
     assert template_kind(template) == kind
 
 
+def test_deeply_nested_template_is_text_not_a_recursion_error() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    assert template_kind(deep) == "text"
+    assert template_variables(deep) == []
+
+
+@pytest.mark.parametrize(
+    "template",
+    ['[{"role":"user","content":"{{q}}"}]', "[]", " \n [{}]", "Translate {{text}}", "{{! text }}[INST] {{q}}",
+     '{"role":"user"} [', ""],
+)
+def test_check_prompt_template_accepts_chat_and_text(template: str) -> None:
+    check_prompt_template(template)
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ('[{"role":"user","content":"hi"}', "Expecting ',' delimiter at line 1 column 32 (char 31)"),
+        ("[INST] hi", "Expecting value at line 1 column 2"),
+        ('[{"role":"user"}, 3]', "item 1 is int"),
+        ("[" * 10_000 + "]" * 10_000, f"at most {MAX_JSON_DEPTH} deep"),
+        ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), f"at most {MAX_JSON_DEPTH} deep"),
+        ('[{"role":"user","content":"hi","x":NaN}]', "NaN, which is not a JSON number"),
+        ('[{"role":"user","content":"hi","x":[-Infinity]}]', "-Infinity, which is not a JSON number"),
+        ('[{"role":"user","content":"hi","x":1e400}]', "a number too large for a double"),
+        ('[{"role":"user","content":"hi","x":' + "9" * 5000 + "}]", "an integer of more than 300 digits"),
+        ('[{"role":"user","content":"hi \\ud800"}]', "a lone surrogate escape"),
+    ],
+)
+def test_check_prompt_template_refuses_broken_chat_templates(template: str, says: str) -> None:
+    with pytest.raises(TemplateError, match=re.escape(says)) as caught:
+        check_prompt_template(template)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_chat_template")
+
+
 def test_template_variables_text() -> None:
     template = (
         "{{! note }}{{a}} {{b.c}} {{#items}}{{name}}{{.}}{{/items}}{{^empty}}{{a}}{{/empty}}"
@@ -523,3 +562,30 @@ def test_chat_and_raw_collect_from_their_sources() -> None:
 
 def test_text_value_matches_render() -> None:
     assert text_value({"a": [1.0]}) == '{"a":[1]}'
+
+
+# Numbers and text no answer can carry: refused with a 4xx, never a 500 when the answer is encoded.
+UNREPRESENTABLE = ["NaN", "-Infinity", "1e400", "9" * 301, "-" + "9" * 5000, '"\\udc00"']
+
+
+@pytest.mark.parametrize("value", UNREPRESENTABLE)
+def test_raw_template_rendering_unrepresentable_json_is_422(value: str) -> None:
+    with pytest.raises(RenderedJSONInvalid, match="holds") as caught:
+        render_raw('[{"role":"user","content":"{{q}}","n":' + value + "}]", {"q": "hi"}, source=SOURCE)
+    assert caught.value.status == 422 and len(caught.value.message) < 200
+
+
+@pytest.mark.parametrize("value", UNREPRESENTABLE)
+def test_stored_chat_template_holding_unrepresentable_json_stays_chat_and_renders_a_400(value: str) -> None:
+    template = '[{"role":"user","content":"{{q}}","n":' + value + "}]"
+    assert template_kind(template) == "chat"
+    assert template_variables(template) == ["q"]
+    with pytest.raises(TemplateError, match="the chat template holds") as caught:
+        render_chat(template, {"q": "hi"})
+    assert caught.value.status == 400
+
+
+def test_surrogate_pairs_and_long_but_bounded_integers_are_fine() -> None:
+    template = '[{"role":"user","content":"\\ud83d\\ude00 {{q}}","n":-' + "9" * 300 + "}]"
+    check_prompt_template(template)
+    assert render_chat(template, {"q": "hi"}) == [{"role": "user", "content": "\U0001f600 hi", "n": -int("9" * 300)}]
