@@ -190,11 +190,54 @@ def parse_query(model: type[T], query: dict[str, str]) -> T:
 
 
 def _first_problem(exc: ValidationError) -> InvalidRequest:
-    error = exc.errors(include_url=False)[0]
+    """The first problem as a 400 that names the field and what is wrong, never the value sent: people
+    paste provider keys into the wrong field. pydantic's messages for the types used here quote no
+    input; one that would (a future type or validator) is replaced by a generic message."""
+    error = exc.errors(include_url=False, include_input=True, include_context=False)[0]
     param = ".".join(str(part) for part in error["loc"]) or None
     if error["type"] == "extra_forbidden":
         return InvalidRequest(f"Unknown field {param!r}.", param=param, code="unknown_parameter")
     if error["type"] == "missing":
         return InvalidRequest(f"Missing required field {param!r}.", param=param, code="missing_required_parameter")
     message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] not in _MESSAGES_WITHOUT_INPUT and _quotes(message, error.get("input")):
+        message = "invalid value"
     return InvalidRequest(f"{param}: {message}.", param=param)
+
+
+# pydantic error types whose message states the rule (type, length, bound, allowed literals), never the input.
+_MESSAGES_WITHOUT_INPUT = frozenset({
+    "string_type", "string_too_short", "string_too_long", "bool_type", "bool_parsing", "int_type", "int_parsing",
+    "int_parsing_size", "int_from_float", "float_type", "float_parsing", "finite_number", "dict_type", "list_type",
+    "model_type", "model_attributes_type", "literal_error", "greater_than", "greater_than_equal", "less_than",
+    "less_than_equal",
+})
+_QUOTABLE_LENGTH = 4  # a shorter fragment (a digit, `true`) in a message says nothing about a secret
+_QUOTE_CHECK_BUDGET = 10_000  # values looked at, at most: a body's nesting and size are bounded elsewhere
+
+
+def _quotes(message: str, value: Any) -> bool:
+    """Whether `message` quotes `value`, or a string or number inside it (keys included). Past the budget
+    it answers yes: a generic message is always safe."""
+    pending, budget = [value], _QUOTE_CHECK_BUDGET
+    while pending:
+        budget -= 1
+        if budget < 0:
+            return True
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if len(item) >= _QUOTABLE_LENGTH and item in message:
+                return True
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            try:
+                text = repr(item)
+            except ValueError:  # an int too long to print: no message quotes it either
+                continue
+            if len(text) >= _QUOTABLE_LENGTH and text in message:
+                return True
+    return False

@@ -59,7 +59,7 @@ class CompletionService:
             binding = self._bindings.get_virtual_key(version.virtual_key)
         except VirtualKeyNotFound:
             raise InvalidRequest(
-                f"{version.source} is bound to virtual key {version.virtual_key!r}, which no longer exists.",
+                f"{version.source} is bound to a virtual key that no longer exists; bind it to another one.",
                 param="virtual_key",
                 code="virtual_key_not_found",
             ) from None

@@ -2,8 +2,11 @@
 
 The provider key travels one way: from the create or update body into the SecretStore. The stored
 VirtualKey keeps only `secret_ref` (where the secret is) and `masked_key` (`sk-p****************a1b2`).
-No answer carries the key or `secret_ref`, and no message quotes the key, a header value or a URL
-that might hold a credential.
+No answer carries the key or `secret_ref`. Custom header values are stored as sent (and sent to the
+provider as stored) but every answer shows them masked like the key, whatever the header's name: any
+of them may be a credential. No error message quotes a value a caller sent for a binding (a
+rejected provider, slug, URL, header value or key, nor the id or slug of a binding that does not
+exist): it names the field (`param`) and what is wrong, since people paste keys into the wrong field.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import logging
 import re
 import secrets as _random
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from core import views
@@ -81,8 +85,14 @@ def make_virtual_key_slug(name: str) -> str:
     return f"vk-{stem}-{_random.token_hex(3)}"
 
 
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Custom headers as answers show them: each name, and its value masked like a key."""
+    return {name: mask_key(value) for name, value in headers.items()}
+
+
 def virtual_key_view(binding: VirtualKey) -> dict[str, Any]:
-    """A binding as the API answers it: the masked key, never the key or its secret reference."""
+    """A binding as the API answers it: the masked key and masked header values, never the key, a header
+    value or the key's secret reference."""
     return {
         "id": binding.id,
         "slug": binding.slug,
@@ -94,7 +104,7 @@ def virtual_key_view(binding: VirtualKey) -> dict[str, Any]:
         "masked_key": binding.masked_key,
         "masked_api_key": binding.masked_key,  # Portkey's name for it
         "custom_host": binding.custom_host,
-        "headers": dict(binding.headers),
+        "headers": mask_headers(binding.headers),
         "config": _plain(binding.config),
         "created_at": binding.created_at,
         "updated_at": binding.updated_at,
@@ -161,11 +171,13 @@ class VirtualKeyService:
         return views.page([virtual_key_view(b) for b in bindings[start : start + options.page_size]], total=len(bindings))
 
     def get(self, key: str) -> dict[str, Any]:
-        return virtual_key_view(self._store.get_virtual_key(key))
+        with _unquoted_not_found():
+            return virtual_key_view(self._store.get_virtual_key(key))
 
     def update(self, key: str, body: Any) -> dict[str, Any]:
         request = parse_body(UpdateVirtualKey, body)
-        current = self._store.get_virtual_key(key)
+        with _unquoted_not_found():
+            current = self._store.get_virtual_key(key)
         given = request.model_fields_set
         if request.provider is not None and request.provider != current.provider:
             raise InvalidRequest(
@@ -180,7 +192,7 @@ class VirtualKeyService:
         if "custom_host" in given and request.custom_host is not None:
             changes["custom_host"] = _custom_host(request.custom_host)  # "" clears it
         if request.headers is not None:
-            changes["headers"] = _headers(request.headers)
+            changes["headers"] = _headers(request.headers, current=current.headers)
         config_changes = _config_changes(request)
         if config_changes:
             config = {**current.config, **config_changes}
@@ -193,12 +205,14 @@ class VirtualKeyService:
             changes["masked_key"] = mask_key(new_key)
         if changes:
             changes["updated_at"] = self._now()
-            current = self._store.update_virtual_key(current.id, changes)
+            with _unquoted_not_found():
+                current = self._store.update_virtual_key(current.id, changes)
         return {"id": current.id, "slug": current.slug, "object": OBJECT}
 
     def delete(self, key: str) -> dict[str, Any]:
-        binding = self._store.get_virtual_key(key)
-        self._store.delete_virtual_key(binding.id)
+        with _unquoted_not_found():
+            binding = self._store.get_virtual_key(key)
+            self._store.delete_virtual_key(binding.id)
         if binding.secret_ref is not None:
             self._discard_secret(binding.id, binding.secret_ref)
         return {}
@@ -212,7 +226,7 @@ class VirtualKeyService:
 
     def _check_slug_free(self, slug: str) -> None:
         if self.exists(slug):
-            raise Conflict(f"slug {slug} is already in use by another virtual key", param="slug")
+            raise Conflict("slug is already in use by another virtual key; choose another one.", param="slug")
 
     def _discard_secret(self, binding_id: str, secret_ref: str) -> None:
         """Deletes (or schedules the deletion of) a secret no binding uses; a failure is logged, not raised."""
@@ -223,12 +237,21 @@ class VirtualKeyService:
                         "delete it there by hand", binding_id, type(exc).__name__)
 
 
+@contextmanager
+def _unquoted_not_found() -> Iterator[None]:
+    """The stores' not-found errors quote the id or slug asked for; a caller may have pasted a key there."""
+    try:
+        yield
+    except VirtualKeyNotFound as exc:
+        raise VirtualKeyNotFound("No virtual key has this id or slug.", code=exc.code) from None
+
+
 # --- validation ----------------------------------------------------------------------------------
 
 
 def _provider(value: str) -> str:
     if value not in PROVIDERS:
-        raise InvalidRequest(f"Unknown provider {value[:64]!r}; use one of {', '.join(PROVIDERS)}.", param="provider",
+        raise InvalidRequest(f"Unknown provider; use one of {', '.join(PROVIDERS)}.", param="provider",
                              code="unknown_provider")
     return value
 
@@ -279,8 +302,13 @@ def _custom_host(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
-def _headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Extra, non-secret request headers. Names are quoted in errors, values never."""
+def _headers(headers: Mapping[str, str], *, current: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Extra request headers. Names are quoted in errors, values never.
+
+    Answers show values masked, so a client may send back what it read: on update, a value equal to
+    the masked form of the header's current value keeps the current value. Any other value holding
+    the mask is refused rather than stored in place of a real one."""
+    stored = {name.lower(): value for name, value in (current or {}).items()}
     if len(headers) > MAX_HEADERS:
         raise InvalidRequest(f"headers: at most {MAX_HEADERS} headers.", param="headers")
     seen: set[str] = set()
@@ -299,7 +327,16 @@ def _headers(headers: Mapping[str, str]) -> dict[str, str]:
         if len(value) > 4096 or any(ord(char) < 32 and char != "\t" or ord(char) == 127 for char in value):
             raise InvalidRequest(f"headers: the value of {name!r} is too long or holds control characters.",
                                  param="headers")
-    return dict(headers)
+    kept = dict(headers)
+    for name, value in headers.items():
+        if MASK not in value:
+            continue
+        previous = stored.get(name.lower())
+        if previous is None or value != mask_key(previous):
+            raise InvalidRequest(f"headers: the value of {name!r} is a masked value, not the header's value; send "
+                                 "the real value, or its current masked form to keep it.", param="headers")
+        kept[name] = previous
+    return kept
 
 
 def _config_changes(request: VirtualKeyFields) -> dict[str, Any]:
@@ -344,4 +381,4 @@ def _plain(value: Any) -> Any:
     return value
 
 
-__all__ = ["VirtualKeyService", "mask_key", "secret_name", "virtual_key_view", "make_virtual_key_slug"]
+__all__ = ["VirtualKeyService", "make_virtual_key_slug", "mask_headers", "mask_key", "secret_name", "virtual_key_view"]

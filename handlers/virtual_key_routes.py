@@ -5,40 +5,32 @@ Bodies are never logged: a create or update body carries the provider key.
 
 from __future__ import annotations
 
-import json
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import InvalidRequest, PayloadTooLarge
 from core.models import Scope
 from core.virtual_keys import VirtualKeyService
+from handlers.json_body import read_json_body
 
 MAX_BODY_BYTES = 65_536  # a binding is small; Secrets Manager takes at most 64 KB per secret
 
 
 async def _body(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"A virtual key body is at most {MAX_BODY_BYTES} bytes.")
-    if not body.strip():
-        raise InvalidRequest("The request body must be a JSON object.")
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        # No parser message: it quotes the text around the error, which may be the provider key.
-        raise InvalidRequest("We could not parse the JSON body of your request. The body must be valid JSON.",
-                             code="invalid_json") from None
+    """The strict JSON reader every route uses (handlers/json_body.py): read up to the limit and no further,
+    finite numbers, bounded nesting, valid Unicode; its messages give a position or a JSON path, never the
+    text of the body, which carries the provider key."""
+    return await read_json_body(request, MAX_BODY_BYTES)
 
 
 def add_virtual_key_routes(router: APIRouter, service: VirtualKeyService,
-                           allow: Callable[[Request, Scope], None]) -> None:
+                           allow: Callable[[Request, Scope], Awaitable[None]]) -> None:
     """Registers POST/GET `/virtual-keys` and GET/PUT/DELETE `/virtual-keys/{key}` on `router`."""
 
     async def run(request: Request, call: Callable[..., Any], *args: Any, with_body: bool = False) -> Response:
-        allow(request, Scope.ADMIN)
+        await allow(request, Scope.ADMIN)
         if with_body:
             args = (*args, await _body(request))
         return JSONResponse(await run_in_threadpool(call, *args))

@@ -9,6 +9,10 @@ Items (on the same DynamoTable as the other adapters):
 Create, update and delete write both items in one transaction. A binding holds `secret_ref` and
 `masked_key`, never the provider key itself (that lives in the SecretStore), and `actor`: who made
 its last change (core.actor).
+
+botocore logs request and response bodies at DEBUG; a binding's header values, name or note may
+hold a pasted key, so every record that carries a binding item or key (`BINDING_LOG_MARKERS`) is
+redacted (infra/secrets.py's filter, installed by the store).
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from core.actor import actor_or_system
 from core.errors import Conflict, InvalidRequest, VirtualKeyNotFound
 from core.models import VIRTUAL_KEY_CHANGEABLE_FIELDS, VirtualKey
+from core.references import check_new_keys, is_entity_id
 from infra.attribute_codec import from_attr, to_attr
 from infra.aws_errors import translated
 from infra.dynamo_items import GUARD_SK, Item, key, n, s
-from core.references import check_new_keys, is_entity_id
 from infra.dynamodb_table import CONDITION_FAILED, DynamoTable
+from infra.secrets import install_log_redaction
 
 VIRTUAL_KEY_TYPE = "virtual_key"
 VIRTUAL_KEY_SK = "VKEY"
@@ -33,12 +39,18 @@ _OPTIONAL_FIELDS = ("secret_ref", "masked_key", "custom_host", "note")
 _UPDATE_ATTEMPTS = 10
 
 
+BINDING_PK_PREFIX = "vkey#"
+SLUG_GUARD_PK_PREFIX = f"slug#{VIRTUAL_KEY_TYPE}#"
+# In every request or response that carries a binding item: its key, or the attribute only bindings have.
+BINDING_LOG_MARKERS = (BINDING_PK_PREFIX, SLUG_GUARD_PK_PREFIX, "binding_id")
+
+
 def binding_key(binding_id: str) -> Item:
-    return key(f"vkey#{binding_id}", VIRTUAL_KEY_SK)
+    return key(f"{BINDING_PK_PREFIX}{binding_id}", VIRTUAL_KEY_SK)
 
 
 def slug_guard_key(slug: str) -> Item:
-    return key(f"slug#{VIRTUAL_KEY_TYPE}#{slug}", GUARD_SK)
+    return key(f"{SLUG_GUARD_PK_PREFIX}{slug}", GUARD_SK)
 
 
 def _attributes(binding: VirtualKey, revision: int) -> Item:
@@ -103,6 +115,7 @@ class DynamoVirtualKeyStore:
     def __init__(self, table: DynamoTable, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.table = table
         self._sleep = sleep
+        install_log_redaction(BINDING_LOG_MARKERS)
 
     @translated("create_virtual_key")
     def create_virtual_key(self, binding: VirtualKey) -> VirtualKey:
@@ -113,7 +126,7 @@ class DynamoVirtualKeyStore:
         ])
         if codes:
             if codes[1] == CONDITION_FAILED:
-                raise Conflict(f"slug {binding.slug} is already in use by another virtual key", param="slug")
+                raise Conflict("The slug is already in use by another virtual key.", param="slug")
             raise Conflict(f"virtual key {binding.id} already exists")
         return binding
 

@@ -4,8 +4,10 @@ front of it so warm calls read none).
 A secret is named `<prefix>virtual-keys/<binding id>`; that name is the reference a binding keeps
 (Secrets Manager accepts a name wherever it takes an ARN, and a name survives the local server's
 journal replay, where ARNs would change). botocore logs request and response bodies at DEBUG,
-which would print the key: every botocore and urllib3 logger gets a filter that redacts records
-carrying a Secrets Manager payload.
+which would print the key: every botocore, boto3 and urllib3 logger gets a filter that redacts
+records carrying a Secrets Manager payload, or any other payload an adapter marks as secret
+(`install_log_redaction(markers)`: DynamoVirtualKeyStore marks its binding items, whose header
+values, name and note may hold a pasted key).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from infra.settings import Settings
 SERVICE = "secretsmanager"
 TAGS = [{"Key": "managed-by", "Value": "cuecard"}]
 _PAYLOAD_MARKERS = ("SecretString", "SecretBinary")
-_REDACTED = "[redacted by cuecard: a Secrets Manager request or response]"
+_REDACTED = "[redacted by cuecard: an AWS request or response that may carry a secret]"
 _LOGGERS = (
     "botocore", "botocore.endpoint", "botocore.parsers", "botocore.awsrequest", "botocore.httpsession",
     "botocore.hooks", "botocore.handlers", "botocore.retryhandler", "botocore.retries.standard", "botocore.auth",
@@ -34,15 +36,21 @@ _LOGGERS = (
 
 
 class RedactSecretPayloads(logging.Filter):
-    """Keeps the record but replaces a message that quotes a SecretString or SecretBinary payload."""
+    """Keeps the record but replaces a message that holds any of its markers (a SecretString or
+    SecretBinary payload, a binding item's key or attribute...)."""
+
+    def __init__(self, markers: tuple[str, ...] = _PAYLOAD_MARKERS) -> None:
+        super().__init__()
+        self.markers = markers
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken record is not ours to fix
             return True
-        if any(marker in message for marker in _PAYLOAD_MARKERS):
+        if any(marker in message for marker in self.markers):
             record.msg, record.args = _REDACTED, ()
+            record.exc_info = record.exc_text = record.stack_info = None
         return True
 
 
@@ -50,9 +58,11 @@ _REDACTION = RedactSecretPayloads()
 _redaction_lock = threading.Lock()
 
 
-def install_log_redaction() -> None:
-    """Adds the redacting filter to botocore's, boto3's and urllib3's loggers (idempotent)."""
+def install_log_redaction(markers: tuple[str, ...] = ()) -> None:
+    """Adds the redacting filter to botocore's, boto3's and urllib3's loggers (idempotent); `markers`
+    are more strings whose presence in a record's message redacts it, for good."""
     with _redaction_lock:
+        _REDACTION.markers = tuple(dict.fromkeys((*_REDACTION.markers, *markers)))
         names = set(_LOGGERS) | {
             name for name in list(logging.root.manager.loggerDict)
             if name.split(".", 1)[0] in ("botocore", "boto3", "urllib3")

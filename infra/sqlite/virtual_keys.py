@@ -43,7 +43,7 @@ class SqliteVirtualKeyStore:
             if taken is not None:
                 if taken["id"] == binding.id:
                     raise Conflict(f"virtual key {binding.id} already exists")
-                raise Conflict(f"slug {binding.slug} is already in use by another virtual key", param="slug")
+                raise Conflict("The slug is already in use by another virtual key.", param="slug")
             insert_binding(connection, binding, actor=actor_or_system())
         return binding
 

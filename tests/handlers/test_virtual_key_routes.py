@@ -46,7 +46,7 @@ def app(stores) -> FastAPI:
     app = FastAPI()
     router = APIRouter()
 
-    def allow(request: Request, scope: Scope) -> None:
+    async def allow(request: Request, scope: Scope) -> None:
         auth.check(_api_key(request), scope)
 
     add_virtual_key_routes(router, VirtualKeyService(bindings, secrets), allow)
@@ -106,7 +106,7 @@ def test_the_sdk_passes_custom_host_and_headers_through_kwargs(sdk) -> None:
     created = sdk.virtual_keys.create(name="Ollama", provider="openai", custom_host="http://127.0.0.1:11434/v1",
                                       headers={"x-team": "a"})
     view = sdk.virtual_keys.retrieve(slug=created.slug)
-    assert view.custom_host == "http://127.0.0.1:11434/v1" and view.headers == {"x-team": "a"}
+    assert view.custom_host == "http://127.0.0.1:11434/v1" and view.headers == {"x-team": "*" * 16}  # masked
     assert view.masked_key is None
 
 

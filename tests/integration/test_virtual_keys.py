@@ -281,7 +281,7 @@ def stack(settings: Settings, local_dynamodb: MotoServer, prefix: str):
     app = FastAPI()
     router = APIRouter()
 
-    def allow(request: Request, scope: Scope) -> None:
+    async def allow(request: Request, scope: Scope) -> None:
         auth.check(_api_key(request), scope)
 
     add_virtual_key_routes(router, parts.service, allow)

@@ -77,8 +77,80 @@ def test_views_show_the_masked_key_never_the_key_or_its_reference(service, store
         assert SECRET not in text and ref not in text and "secret_ref" not in text
         assert view["masked_key"] == view["masked_api_key"] == "sk-p****************a1b2"
         assert view["object"] == "virtual-key" and view["provider"] == view["ai_provider_name"] == "openai"
-        assert view["headers"] == {"OpenAI-Organization": "org-1"}
+        assert view["headers"] == {"OpenAI-Organization": "*" * 16}  # the name, and the value masked
         assert view["config"] == {"api_version": "2024-10-21"}
+
+
+def test_every_header_value_is_masked_whatever_its_name_and_stored_as_sent(service, store) -> None:
+    headers = {"X-Custom-Auth": "token-0123456789abcdefWXYZ", "x-b": "short", "OpenAI-Project": "proj_abc"}
+    created = service.create(openai(headers=headers))
+    for view in (service.get(created["id"]), service.list({})["data"][0]):
+        assert view["headers"] == {"X-Custom-Auth": "toke****************WXYZ", "x-b": "*" * 16,
+                                   "OpenAI-Project": "*" * 16}
+        assert not any(value in json.dumps(view) for value in headers.values())
+    assert dict(store.bindings[created["id"]].headers) == headers  # what the provider adapters send
+
+
+def test_headers_read_back_masked_and_sent_again_keep_their_values(service, store) -> None:
+    created = service.create(openai(headers={"X-Token": "token-0123456789abcdefWXYZ", "x-b": "short"}))
+    shown = service.get(created["id"])["headers"]
+    service.update(created["id"], {"headers": {**shown, "x-c": "new"}})
+    assert dict(store.bindings[created["id"]].headers) == {"X-Token": "token-0123456789abcdefWXYZ", "x-b": "short",
+                                                           "x-c": "new"}
+    service.update(created["id"], {"headers": {"x-token": shown["X-Token"]}})  # names match case-insensitively
+    assert dict(store.bindings[created["id"]].headers) == {"x-token": "token-0123456789abcdefWXYZ"}
+
+
+@pytest.mark.parametrize("headers", [{"X-Token": "*" * 16}, {"X-Token": "toke" + "*" * 16 + "ABCD"}, {"x-c": "a" + "*" * 16}])
+def test_a_masked_value_that_is_not_the_current_ones_mask_is_refused(service, store, headers) -> None:
+    created = service.create(openai(headers={"X-Token": "token-0123456789abcdefWXYZ", "x-b": "short"}))
+    before = store.bindings[created["id"]]
+    with pytest.raises(InvalidRequest) as raised:
+        service.update(created["id"], {"headers": headers})
+    assert raised.value.param == "headers" and store.bindings[created["id"]] is before
+    with pytest.raises(InvalidRequest):
+        service.create(openai(headers=headers))  # nothing to keep on create
+
+
+def test_rejected_values_are_not_quoted_back(service) -> None:
+    pasted = "sk-pasted-0123456789abcdef"
+    with pytest.raises(InvalidRequest) as raised:
+        service.create(openai(provider=pasted))
+    assert (raised.value.param, raised.value.code) == ("provider", "unknown_provider")
+    assert pasted not in raised.value.message and "openai" in raised.value.message
+    service.create(openai(slug=pasted))
+    with pytest.raises(Conflict) as conflict:
+        service.create(openai(slug=pasted))
+    assert conflict.value.param == "slug" and pasted not in conflict.value.message
+    for call in (lambda: service.get("sk-nope-0123456789abcdef"), lambda: service.delete("sk-nope-0123456789abcdef"),
+                 lambda: service.update("sk-nope-0123456789abcdef", {"name": "x"})):
+        with pytest.raises(VirtualKeyNotFound) as missing:
+            call()
+        assert "sk-nope" not in missing.value.message and missing.value.code == "virtual_key_not_found"
+
+
+def test_a_validation_message_that_would_quote_the_input_is_replaced() -> None:
+    from pydantic import field_validator
+
+    from core.admin_requests import _Body, parse_body
+
+    class Quoting(_Body):
+        value: str
+        other: dict[str, str] | None = None
+
+        @field_validator("value", "other")
+        @classmethod
+        def _quote(cls, value):  # what a careless validator might do
+            raise ValueError(f"{value!r} is not allowed")
+
+    for body, param in (({"value": "sk-pasted-0123456789"}, "value"),
+                        ({"value": "x", "other": {"k": "sk-pasted-0123456789"}}, "value")):
+        with pytest.raises(InvalidRequest) as raised:
+            parse_body(Quoting, body)
+        assert raised.value.param == param and "sk-pasted" not in raised.value.message
+    with pytest.raises(InvalidRequest) as raised:
+        parse_body(Quoting, {"value": 123})
+    assert raised.value.message == "value: Input should be a valid string."  # rule-stating messages are kept
 
 
 def test_every_field_the_sdk_sends_is_accepted(service) -> None:
