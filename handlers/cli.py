@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(required=True, metavar="ACTION")
     create = key_commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--scopes", nargs="+", default=["render"], help="render, write, admin (comma or space separated)")
+    create.add_argument("--scopes", nargs="+", default=["render"],
+                        help="render, complete (render + completions), write (render + prompts, partials, labels), "
+                             "admin (everything); comma or space separated")
     create.set_defaults(run=_keys_create)
     listing = key_commands.add_parser("list", help="list keys (never the keys themselves)")
     listing.set_defaults(run=_keys_list)
@@ -132,6 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise CuecardError("`cuecard serve` needs uvicorn: pip install uvicorn") from None
+    from handlers.asgi_edge import json_errors_http_protocol
     from handlers.container import build_container
     from handlers.local_store import first_serve
 
@@ -147,9 +150,10 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"Store: DynamoDB table {settings.table_name} ({where})")
         if settings.admin_key:
             print("CUECARD_ADMIN_KEY is an admin key.")
+        print(f"API docs: http://{args.host}:{args.port}/docs  (OpenAPI: /openapi.json)")
         print(f"cuecard is serving on http://{args.host}:{args.port}/v1  (Ctrl-C stops it)", flush=True)
-        uvicorn.run(container.asgi_app(), host=args.host, port=args.port, log_level=args.log_level,
-                    timeout_graceful_shutdown=5)
+        uvicorn.run(container.asgi_app(inline_renders=False), host=args.host, port=args.port, log_level=args.log_level,
+                    timeout_graceful_shutdown=5, http=json_errors_http_protocol())
     print("cuecard stopped.")
     return 0
 

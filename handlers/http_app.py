@@ -1,31 +1,35 @@
-"""The FastAPI app: Portkey's Prompts API routes, each a thin adapter over PromptService."""
+"""The FastAPI app: Portkey's Prompts API routes, each a thin adapter over PromptService.
+
+`/openapi.json` (and `/docs`) is handlers.openapi_spec's document, built from the routes served here.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Callable
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Route, compile_path
 
 from core.actor import current_actor, describe_key
 from core.auth import Authenticator
 from core.completions import CompletionService
-from core.errors import CuecardError, InvalidRequest, PayloadTooLarge
+from core.errors import CuecardError, InvalidRequest
 from core.models import Kind, Scope
 from core.service import PromptService
 from core.virtual_keys import VirtualKeyService
 from handlers.asgi_edge import EdgeMiddleware
+from handlers.json_body import check_request_text, read_json_body
 from handlers.sse import HEADERS as SSE_HEADERS
 from handlers.sse import sse_frames
 from handlers.virtual_key_routes import add_virtual_key_routes
 
 logger = logging.getLogger("cuecard.http")
-JSON_TYPES = ("application/json", "text/plain", "")
+PARTIALS = "partials"
 
 
 def _api_key(request: Request) -> str | None:
@@ -40,21 +44,21 @@ def _api_key(request: Request) -> str | None:
     return None
 
 
-async def _json_body(request: Request, limit: int, *, default: Any = None) -> Any:
-    body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    if not body.strip():
-        if default is not None:
-            return default
-        raise InvalidRequest("The request body must be a JSON object.")
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequest(
-            f"We could not parse the JSON body of your request ({exc}). The body must be valid JSON.",
-            code="invalid_json",
-        ) from None
+def _flag(request: Request, name: str) -> bool:
+    """A boolean query parameter: absent is false; `true` and `false` are the only values."""
+    value = request.query_params.get(name)
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise InvalidRequest(f"{name} must be true or false.", param=name)
+
+
+def _not_a_prompt(prompt_id: str) -> None:
+    """`/prompts/partials` and `/prompts/partials/{id}` are the partials' paths: a method they do not serve
+    there is a 405, never a call on a prompt named "partials" (the Allow header says the same)."""
+    if prompt_id == PARTIALS:
+        raise StarletteHTTPException(405)
 
 
 def _answer(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -71,42 +75,65 @@ def _version_headers(version: Any) -> dict[str, str]:
 
 
 def create_app(service: PromptService, auth: Authenticator, *, completions: CompletionService | None = None,
-               virtual_keys: VirtualKeyService | None = None, max_body_bytes: int = 1_048_576) -> Any:
-    """The ASGI app: FastAPI routes under `/v1` and at the root, wrapped by the edge middleware."""
-    app = FastAPI(title="cuecard", version="0.1.0", docs_url="/docs", redoc_url=None)
-    router = APIRouter()
+               virtual_keys: VirtualKeyService | None = None, max_body_bytes: int = 1_048_576,
+               inline_renders: bool = True) -> Any:
+    """The ASGI app: FastAPI routes under `/v1` and at the root, wrapped by the edge middleware.
 
-    def allow(request: Request, scope: Scope) -> None:
-        record = auth.check(_api_key(request), scope)
+    `inline_renders`: render on the event loop (the Lambda function: one request per instance, and Mangum
+    starts an event loop per call, so a thread hop costs a thread start). False for a server that serves
+    many requests at once (`cuecard serve`): each render runs in a worker thread, so a slow one never
+    holds up the others, `/v1/health` included.
+    """
+    # No trailing-slash redirects: Starlette builds their Location from the Host header.
+    app = FastAPI(title="cuecard", docs_url="/docs", redoc_url=None, redirect_slashes=False)
+    router = APIRouter(redirect_slashes=False)
+
+    async def allow(request: Request, scope: Scope) -> None:
+        key = _api_key(request)
+        record = auth.check_cached(key, scope)
+        if record is None:  # only the store can tell: read it off the event loop (inline on Lambda)
+            record = auth.check(key, scope) if inline_renders else await run_in_threadpool(auth.check, key, scope)
         current_actor.set(describe_key(record.name, record.key_id))
 
+    async def allow_checked(request: Request, scope: Scope) -> None:
+        """The key first (so a caller without one learns nothing), then every path and query value."""
+        await allow(request, scope)
+        check_request_text(request)
+
     async def body_of(request: Request, default: Any = None) -> Any:
-        return await _json_body(request, max_body_bytes, default=default)
+        return await read_json_body(request, max_body_bytes, default=default)
 
     async def admin(request: Request, scope: Scope, call: Callable[..., Any], *args: Any, status: int = 200,
                     with_body: bool = False) -> Response:
-        allow(request, scope)
+        await allow_checked(request, scope)
         if with_body:
             args = (*args, await body_of(request))
         return _answer(await run_in_threadpool(call, *args), status)
 
     # --- inference ---------------------------------------------------------------------------
+    # The path's reference is checked by core.references (ASCII, bounded), so no text check here.
 
     async def render(request: Request) -> Response:
-        allow(request, Scope.RENDER)
+        _not_a_prompt(request.path_params["prompt_id"])
+        await allow(request, Scope.RENDER)
         body = await body_of(request, default={})
-        # Inline, not in a worker thread: Lambda serves one request per instance, Mangum starts a new
-        # event loop per call (so a thread hop costs a thread start), and a warm render reads nothing.
-        rendered = service.render(request.path_params["prompt_id"], body)
+        if inline_renders:
+            rendered = service.render(request.path_params["prompt_id"], body)
+        else:
+            rendered = await run_in_threadpool(service.render, request.path_params["prompt_id"], body)
         return _answer({"success": True, "data": rendered.body}, headers=_version_headers(rendered.version))
 
     async def complete(request: Request) -> Response:
-        if completions is None:
-            raise InvalidRequest("Completions are not configured on this server.", code="completions_disabled")
-        allow(request, Scope.RENDER)
+        assert completions is not None
+        _not_a_prompt(request.path_params["prompt_id"])
+        await allow(request, Scope.COMPLETE)
         body = await body_of(request, default={})
-        prepared = completions.prepare(request.path_params["prompt_id"], body,
-                                       request_id=request.scope.get("state", {}).get("request_id", ""))
+        request_id = request.scope.get("state", {}).get("request_id", "")
+        if inline_renders:
+            prepared = completions.prepare(request.path_params["prompt_id"], body, request_id=request_id)
+        else:
+            prepared = await run_in_threadpool(completions.prepare, request.path_params["prompt_id"], body,
+                                               request_id=request_id)
         headers = _version_headers(prepared.rendered.version)
         if not prepared.stream:
             return _answer(await completions.complete(prepared), headers=headers)
@@ -121,11 +148,13 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
         return StreamingResponse(sse_frames(first, chunks), media_type="text/event-stream",
                                  headers={**headers, **SSE_HEADERS})
 
-    # The hot paths are plain Starlette routes: FastAPI's dependency solving would cost more than
-    # a render. They stay inside the app, so errors and middleware are the same.
+    # The hot paths are plain Starlette routes: FastAPI's dependency solving costs about 30 µs a call,
+    # a third of a warm render. They stay inside the app, so errors and middleware are the same, and
+    # handlers.openapi_spec documents them like the others.
     for prefix in ("/v1", ""):
         app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/render", render, methods=["POST"]))
-        app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/completions", complete, methods=["POST"]))
+        if completions is not None:  # without a provider setup the route does not exist (404)
+            app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/completions", complete, methods=["POST"]))
 
     # --- partials (before /prompts/{id} so "partials" is not read as a prompt id) ------------
 
@@ -147,7 +176,9 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
 
     @router.delete("/prompts/partials/{partial_id}")
     async def delete_partial(partial_id: str, request: Request) -> Response:
-        return await admin(request, Scope.WRITE, service.delete_partial, partial_id)
+        await allow_checked(request, Scope.WRITE)  # the key before the flag, as everywhere
+        force = _flag(request, "force")
+        return _answer(await run_in_threadpool(service.delete_partial, partial_id, force=force))
 
     @router.get("/prompts/partials/{partial_id}/versions")
     async def list_partial_versions(partial_id: str, request: Request) -> Response:
@@ -173,10 +204,12 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
 
     @router.put("/prompts/{prompt_id}")
     async def update_prompt(prompt_id: str, request: Request) -> Response:
+        _not_a_prompt(prompt_id)
         return await admin(request, Scope.WRITE, service.update_prompt, prompt_id, with_body=True)
 
     @router.delete("/prompts/{prompt_id}")
     async def delete_prompt(prompt_id: str, request: Request) -> Response:
+        _not_a_prompt(prompt_id)
         return await admin(request, Scope.WRITE, service.delete_prompt, prompt_id)
 
     @router.put("/prompts/{prompt_id}/makeDefault")
@@ -218,22 +251,73 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
         return await admin(request, Scope.WRITE, service.delete_label, label_id)
 
     if virtual_keys is not None:
-        add_virtual_key_routes(router, virtual_keys, allow)
+        add_virtual_key_routes(router, virtual_keys, allow_checked)
 
-    @router.get("/health", include_in_schema=False)
+    @router.get("/health")
     async def health() -> Response:
         return _answer({"status": "ok"})
 
     app.include_router(router, prefix="/v1")
-    app.include_router(router, include_in_schema=False)
+    app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from handlers.openapi_spec import build_openapi
+
+            app.openapi_schema = build_openapi(_flat_routes(app), title="cuecard", version=_package_version())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     _install_error_handlers(app)
     return EdgeMiddleware(app, max_body_bytes=max_body_bytes)
 
 
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cuecard")
+    except PackageNotFoundError:
+        return "0"
+
+
+def _flat_routes(app: FastAPI) -> list[Any]:
+    """The app's routes with their full paths: newer FastAPI keeps an included router nested."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI copies an included router's routes into the app's, paths prefixed
+        return list(app.router.routes)
+    return list(iter_route_contexts(app.router.routes))
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    route_methods: list[tuple[tuple[int, ...], Any, set[str]]] = []
+
+    def allowed_methods(path: str) -> str:
+        """The methods served at `path`, for a 405's Allow header (Starlette's names one route's only).
+
+        Where templates overlap (`/prompts/partials` and `/prompts/{prompt_id}`), the one with a literal
+        segment where the other has a parameter owns the path, as `_not_a_prompt` enforces."""
+        if not route_methods:
+            for route in _flat_routes(app):
+                specificity = tuple(int(part.startswith("{")) for part in route.path.split("/"))
+                route_methods.append((specificity, compile_path(route.path)[0], set(route.methods or ())))
+        matching = [(specificity, methods) for specificity, regex, methods in route_methods if regex.match(path)]
+        if not matching:
+            return ""
+        owner = min(specificity for specificity, _ in matching)
+        return ", ".join(sorted({method for specificity, methods in matching if specificity == owner for method in methods}))
+
     @app.exception_handler(CuecardError)
     async def domain_error(_request: Request, exc: CuecardError) -> Response:
         return _answer(exc.to_body(), exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        # No route declares parameters FastAPI could refuse; should one ever, it is a 400 like every bad input.
+        body = {"error": {"message": "The request is not valid.", "type": "invalid_request_error", "param": None,
+                          "code": "invalid_request"}}
+        return _answer(body, 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -243,6 +327,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             message = f"Method {request.method} is not allowed on {request.url.path}."
             body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "method_not_allowed"}}
+            return _answer(body, 405, headers={"allow": allowed_methods(request.url.path)})
         else:
             body = {"error": {"message": str(exc.detail), "type": "invalid_request_error", "param": None, "code": None}}
         return _answer(body, exc.status_code, headers=getattr(exc, "headers", None))

@@ -187,3 +187,53 @@ def test_admin_round_trip_over_http(client, keys, prompt) -> None:
     assert client.delete(f"/v1/prompts/{prompt['id']}", headers=headers).json() == {}
     response = client.post(f"/v1/prompts/{prompt['id']}/render", headers=headers, json={})
     assert_openai_error(response, 404, type="not_found_error")
+
+
+def test_a_trailing_slash_is_an_openai_404_never_a_redirect(client, keys) -> None:
+    response = client.get("/v1/prompts/", headers={"x-portkey-api-key": keys["admin"], "host": "evil.example"},
+                          follow_redirects=False)
+    assert_openai_error(response, 404, code="unknown_url")
+    assert "location" not in response.headers
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("PATCH", "/v1/prompts", "GET, POST"),
+    ("PATCH", "/v1/prompts/some-prompt", "DELETE, GET, PUT"),
+    ("PUT", "/v1/prompts/partials", "GET, POST"),  # not an update of a prompt named "partials"
+    ("DELETE", "/v1/prompts/partials", "GET, POST"),
+    ("POST", "/v1/prompts/partials/render", "DELETE, GET, PUT"),  # not a render of a prompt named "partials"
+    ("GET", "/v1/prompts/some-prompt/render", "POST"),
+])
+def test_405_names_every_method_the_path_serves(client, keys, method, path, allow) -> None:
+    response = client.request(method, path, headers={"x-portkey-api-key": keys["admin"]})
+    assert_openai_error(response, 405, code="method_not_allowed")
+    assert response.headers["allow"] == allow
+
+
+def test_deleting_a_partial_in_use_needs_force(client, keys) -> None:
+    headers = {"x-portkey-api-key": keys["write"]}
+    partial = client.post("/v1/prompts/partials", headers=headers, json={"name": "Sig", "string": "-- me"}).json()
+    used = client.post("/v1/prompts", headers=headers, json={"name": "Uses", "string": f"Hi {{{{>{partial['slug']}}}}}"})
+    assert used.status_code == 200, used.text
+    assert_openai_error(client.delete(f"/v1/prompts/partials/{partial['slug']}?force=maybe", headers=headers), 400,
+                        param="force")
+    assert_openai_error(client.delete(f"/v1/prompts/partials/{partial['slug']}", headers=headers), 409)
+    assert client.delete(f"/v1/prompts/partials/{partial['slug']}?force=true", headers=headers).json() == {}
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_renders_run_in_a_worker_thread_unless_inline(store, keys, prompt, inline) -> None:
+    import threading
+
+    threads = []
+
+    class Recording(PromptService):
+        def render(self, reference, body):
+            threads.append(threading.current_thread())
+            return super().render(reference, body)
+
+    app = create_app(Recording(store, store), Authenticator(store, ttl=0), inline_renders=inline)
+    response = TestClient(app).post(f"/v1/prompts/{prompt['id']}/render", headers={"x-portkey-api-key": keys["render"]},
+                                    json={"variables": {"name": "Ada"}})
+    assert response.status_code == 200
+    assert ("AnyIO worker thread" in threads[0].name) == (not inline)  # else on the event loop's thread
