@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator
 from core.errors import InvalidRequest, VirtualKeyNotFound
 from core.models import VirtualKey
 from core.ports import SecretStore, VirtualKeyStore
-from core.providers import ChatProvider, ProviderCall, ProviderFactory, Timeouts
+from core.providers import DEFAULT_TIMEOUTS, ChatProvider, ProviderCall, ProviderFactory, Timeouts
 from core.service import PromptService, Rendered
 
 # Keys of a render body that never reach a provider: streaming is the call's transport, not a parameter.
@@ -37,7 +37,7 @@ class CompletionService:
         secrets: SecretStore,
         providers: ProviderFactory,
         *,
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
     ) -> None:
         self._prompts = prompts
         self._bindings = bindings

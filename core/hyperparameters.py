@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic import (
     BaseModel,
@@ -75,7 +75,8 @@ def _bounded(kind: Literal["integer", "number"], low: int | None, high: int | No
         schema["minimum"] = low
     if high is not None:
         schema["maximum"] = high
-    return Annotated[int if kind == "integer" else float, PlainValidator(check), WithJsonSchema(schema)]
+    base = int if kind == "integer" else float
+    return Annotated[base, PlainValidator(check), WithJsonSchema(schema)]
 
 
 def _check_name(value: Any) -> str:
@@ -105,9 +106,24 @@ Object = Annotated[dict[str, Any], Strict()]
 FunctionName = Annotated[
     str, PlainValidator(_check_name), WithJsonSchema({"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"})
 ]
-Penalty = _bounded("number", -2, 2)
-Bias = _bounded("number", -100, 100)
-TokenCount = _bounded("integer", 1, None)
+if TYPE_CHECKING:  # what the validators accept, as static types
+    Penalty: TypeAlias = float
+    Bias: TypeAlias = float
+    Temperature: TypeAlias = float
+    TopP: TypeAlias = float
+    TokenCount: TypeAlias = int
+    TopLogprobs: TypeAlias = int
+    ChoiceCount: TypeAlias = int
+    Seed: TypeAlias = int
+else:
+    Penalty = _bounded("number", -2, 2)
+    Bias = _bounded("number", -100, 100)
+    Temperature = _bounded("number", 0, 2)
+    TopP = _bounded("number", 0, 1)
+    TokenCount = _bounded("integer", 1, None)
+    TopLogprobs = _bounded("integer", 0, 20)
+    ChoiceCount = _bounded("integer", 1, 128)
+    Seed = _bounded("integer", SEED_MIN, SEED_MAX)
 TokenId = Annotated[str, Strict(), Field(pattern=r"^[0-9]+$")]
 
 
@@ -216,18 +232,18 @@ class Hyperparameters(_Open):
     functions: Annotated[list[FunctionDefinition], Field(max_length=MAX_TOOLS)] | None = None
     logit_bias: dict[TokenId, Bias] | None = None
     logprobs: Bool | None = None
-    top_logprobs: _bounded("integer", 0, 20) | None = None
+    top_logprobs: TopLogprobs | None = None
     max_tokens: TokenCount | None = None
     max_completion_tokens: TokenCount | None = None
-    n: _bounded("integer", 1, 128) | None = None
+    n: ChoiceCount | None = None
     parallel_tool_calls: Bool | None = None
     response_format: ResponseFormat | None = None
-    seed: _bounded("integer", SEED_MIN, SEED_MAX) | None = None
+    seed: Seed | None = None
     stop: Stop | None = None
     stream: Bool | None = None
     stream_options: StreamOptions | None = None
-    temperature: _bounded("number", 0, 2) | None = None
-    top_p: _bounded("number", 0, 1) | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
     tool_choice: ToolChoice | None = None
     tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
     user: Str | None = None
@@ -256,7 +272,7 @@ _TYPE_PREDICATES = {
 _CUSTOM_TYPES = frozenset({"number_type", "out_of_range", "name_pattern", "choice", "requires_field"})
 
 
-def validate_parameters(params: Any, *, prefix: str = "") -> dict:
+def validate_parameters(params: Any, *, prefix: str = "") -> dict[str, Any]:
     """Check `params` against `Hyperparameters`; return it unchanged or raise `InvalidRequest`.
 
     `prefix` is prepended to the reported `param`, e.g. "parameters" gives `parameters.temperature`.
@@ -275,7 +291,7 @@ def validate_parameters(params: Any, *, prefix: str = "") -> dict:
     return data
 
 
-def _error_loc(error: Mapping[str, Any]) -> tuple:
+def _error_loc(error: Mapping[str, Any]) -> tuple[Any, ...]:
     loc = tuple(error["loc"])
     if len(loc) >= 2 and loc[0] in _UNION_FIELDS and loc[1] in _UNION_TAGS:
         loc = loc[:1] + loc[2:]
@@ -313,7 +329,7 @@ def _to_invalid_request(error: Mapping[str, Any], prefix: str) -> InvalidRequest
     return InvalidRequest(f"{subject} {predicate}{got}.", param=param)
 
 
-def _join_path(prefix: str, loc: tuple) -> str | None:
+def _join_path(prefix: str, loc: tuple[Any, ...]) -> str | None:
     path = prefix.rstrip(".")
     for part in loc:
         if isinstance(part, int):
@@ -350,9 +366,9 @@ def _describe(value: Any) -> str:
 class PromptRequest:
     """A parsed `/render` or `/completions` body."""
 
-    variables: dict
+    variables: dict[str, Any]
     stream: bool
-    overrides: dict
+    overrides: dict[str, Any]
 
 
 def parse_request_body(body: Any) -> PromptRequest:
@@ -381,7 +397,7 @@ def parse_request_body(body: Any) -> PromptRequest:
     )
 
 
-def merge_parameters(defaults: Mapping, overrides: Mapping) -> dict:
+def merge_parameters(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Saved `defaults` with the request's `overrides` on top, as a new dict.
 
     `None` in overrides never overrides; `stream` and `stream_options` come only from overrides.

@@ -40,7 +40,8 @@ from pydantic_core import PydanticCustomError
 
 from core.completions import CompletionService
 from core.errors import Conflict, CuecardError, InvalidRequest, UpstreamError
-from core.hyperparameters import STREAMING_KEYS as _STREAM_KEYS, validate_parameters
+from core.hyperparameters import STREAMING_KEYS as _STREAM_KEYS
+from core.hyperparameters import validate_parameters
 from core.models import DomainEvent, TemplateVersion
 from core.ports import EventPublisher
 from core.references import parse_reference
@@ -253,7 +254,7 @@ def retry_delay(receive_count: int, jitter: float = 0.0) -> int:
     doublings = min(max(receive_count, 1) - 1, 32)  # past the cap anyway; keeps the number small
     ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** doublings)
     jitter = min(max(jitter, 0.0), 1.0)
-    return max(1, round(ceiling * (1 - RETRY_JITTER * jitter)))
+    return max(1, int(round(ceiling * (1 - RETRY_JITTER * jitter))))
 
 
 # --- running a job -------------------------------------------------------------------------------

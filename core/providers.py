@@ -16,6 +16,9 @@ class Timeouts:
     total: float = 600.0
 
 
+DEFAULT_TIMEOUTS = Timeouts()
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderCall:
     """An OpenAI chat-completions request for one provider binding.

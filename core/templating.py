@@ -263,7 +263,8 @@ class _CachedPartial(Partial):
         _budget(ctx).expand_partial()
         if self.is_standalone:
             text = "\n".join(bool(line) * self.before + line for line in text.split("\n"))
-        return parse(text)._render(ctx, partials, opts)
+        rendered: str = parse(text)._render(ctx, partials, opts)
+        return rendered
 
 
 def _adapt(template: Template) -> None:
@@ -377,7 +378,8 @@ def _render(
     ctx.budget = budget or RenderBudget()
     ctx.texts = {}
     try:
-        return template._render(ctx, partials or {}, opts)
+        rendered: str = template._render(ctx, partials or {}, opts)
+        return rendered
     except RecursionError:
         raise TemplateError("the template, its partials or the variables nest too deeply") from None
 

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from handlers.local_store import LocalStoreError
 
     try:
-        return args.run(args)
+        return int(args.run(args))
     except (CuecardError, LocalStoreError) as exc:
         print(f"cuecard: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2

@@ -61,10 +61,9 @@ def _import_journal_once(data_dir: Path, db: Database) -> None:
         result = journal_import.read_journal(data_dir)
     except (journal_import.JournalDamaged, journal_import.MigrationNeedsMoto) as exc:
         raise LocalStoreError(str(exc)) from None
-    snapshot = getattr(result, "snapshot", result)
-    for warning in getattr(result, "warnings", ()):
+    for warning in result.warnings:
         print(f"  note: {warning}", file=sys.stderr)
-    counts = import_snapshot(db, snapshot, source=journal.name, imported_at=utc_now())
+    counts = import_snapshot(db, result.snapshot, source=journal.name, imported_at=utc_now())
     print(journal_import.summary(counts, journal), flush=True)
     print(f"  {journal.name} is kept as it was; remove it once you no longer need it.", flush=True)
 

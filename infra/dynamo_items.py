@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from core.models import CONTENT_FIELDS, ApiKeyRecord, Entity, Kind, Label, Scope, TemplateVersion, content_from_record, content_record
+from core.models import (
+    CONTENT_FIELDS,
+    ApiKeyRecord,
+    Entity,
+    Kind,
+    Label,
+    Scope,
+    TemplateVersion,
+    content_from_record,
+    content_record,
+)
 from infra.attribute_codec import from_attr, to_attr
 
 Item = dict[str, dict[str, Any]]

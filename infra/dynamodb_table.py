@@ -7,7 +7,6 @@ of them, so they share the client, its connection pool and its call counter.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any, Iterator
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-
 from infra.stores import Snapshot
 
 JOURNAL_NAME = "dynamodb-journal.jsonl"

@@ -36,9 +36,9 @@ def replay(path: Path, records: list[_Record], *, split_transactions: bool = Tru
             ) -> tuple[list[items.Item], dict[str, str | None]]:
     """Replays `records` into moto in process; every item of every table, and secret name -> SecretString."""
     try:
-        from moto import mock_aws
         import moto.dynamodb.models  # noqa: F401 - fails here, not mid-replay, if their extras are missing
         import moto.secretsmanager.models  # noqa: F401
+        from moto import mock_aws
     except ImportError:
         raise MigrationNeedsMoto.for_journal(path) from None
     with _without_user_aws_config(), mock_aws():
@@ -170,8 +170,9 @@ def snapshot_of(scanned: list[items.Item], warnings: list[str]) -> Snapshot:
         elif sk == VIRTUAL_KEY_SK:
             binding = binding_from_item(item)
             snapshot.virtual_keys.append(binding)
-            if items.actor_of(item) is not None:
-                snapshot.virtual_key_actors[binding.id] = items.actor_of(item)
+            actor = items.actor_of(item)
+            if actor is not None:
+                snapshot.virtual_key_actors[binding.id] = actor
         elif sk == _JOB_SK:
             snapshot.jobs.append(_job_from_item(item))
         elif not sk.startswith((items.POINTER_PREFIX, items.VERSION_ID_PREFIX)) and sk != items.GUARD_SK:

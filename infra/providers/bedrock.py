@@ -16,7 +16,7 @@ import time
 from typing import Any, AsyncIterator
 
 from core.errors import BadGateway, CuecardError, GatewayTimeout, InvalidRequest, UpstreamError
-from core.providers import ProviderCall, Timeouts
+from core.providers import DEFAULT_TIMEOUTS, ProviderCall, Timeouts
 from infra import aws_clients
 from infra.providers import bedrock_translation as bt
 from infra.providers import openai_shapes as oa
@@ -60,8 +60,13 @@ def error_code(exc: BaseException) -> str:
 def translate_error(exc: BaseException) -> CuecardError:
     """The one mapping from botocore errors (and Bedrock's in-stream error events) to core errors."""
     from botocore.exceptions import (
-        BotoCoreError, ClientError, ConnectTimeoutError, NoCredentialsError, NoRegionError,
-        ParamValidationError, ReadTimeoutError,
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        NoCredentialsError,
+        NoRegionError,
+        ParamValidationError,
+        ReadTimeoutError,
     )
 
     if isinstance(exc, CuecardError):
@@ -116,7 +121,7 @@ class BedrockProvider:
                                  param="virtual_key")
         return str(region)
 
-    def client(self, region: str, timeouts: Timeouts = Timeouts(), endpoint_url: str | None = None) -> Any:
+    def client(self, region: str, timeouts: Timeouts = DEFAULT_TIMEOUTS, endpoint_url: str | None = None) -> Any:
         """The bedrock-runtime client for a region (made once, then reused: clients are thread-safe)."""
         endpoint_url = endpoint_url or self._endpoint_url
         read_timeout = max(timeouts.first_byte, timeouts.read)

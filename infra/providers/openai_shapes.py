@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from core.errors import InvalidRequest
 
+
 def plain(value: Any) -> Any:
     """A deep copy made of plain dicts and lists (request bodies may hold read-only mappings)."""
     if isinstance(value, Mapping):

@@ -206,7 +206,8 @@ class Database:
 
     def one(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         with translated("read"):
-            return self._connection().execute(sql, parameters).fetchone()
+            row: sqlite3.Row | None = self._connection().execute(sql, parameters).fetchone()
+        return row
 
     def all(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with translated("read"):

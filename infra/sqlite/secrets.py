@@ -32,7 +32,7 @@ class SqliteSecretStore:
         row = self._db.one("SELECT value FROM secrets WHERE name = ?", (ref,))
         if row is None:
             raise StoreUnavailable("The secret store has no provider key for this virtual key; set its key again.")
-        return row["value"]
+        return str(row["value"])
 
     def delete_secret(self, ref: str) -> None:
         with self._db.write("delete_secret") as connection:

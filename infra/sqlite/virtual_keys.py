@@ -81,4 +81,5 @@ class SqliteVirtualKeyStore:
         sql = f"SELECT id, record FROM virtual_keys WHERE {column} = ?"
         if connection is None:
             return self._db.one(sql, (value,))
-        return connection.execute(sql, (value,)).fetchone()
+        row: sqlite3.Row | None = connection.execute(sql, (value,)).fetchone()
+        return row

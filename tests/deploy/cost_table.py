@@ -192,7 +192,7 @@ def tables() -> str:
         "",
         render_table(c),
         "",
-        f"**1 million completions** (`POST /v1/prompts/{{id}}/completions`, non-streamed, through `ApiUrl`):",
+        "**1 million completions** (`POST /v1/prompts/{id}/completions`, non-streamed, through `ApiUrl`):",
         "",
         completion_table(c),
         "",

@@ -10,7 +10,16 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.conftest import (
-    SAMPLE_SLUGS, Server, call, ok, render, run_cli, slugs_listed, start_server, stop_server, without_aws,
+    SAMPLE_SLUGS,
+    Server,
+    call,
+    ok,
+    render,
+    run_cli,
+    slugs_listed,
+    start_server,
+    stop_server,
+    without_aws,
 )
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,17 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.conftest import (
-    ADMIN_KEY, DATABASE_NAME, REPO_ROOT, Server, call, free_port, ok, run_cli, serve_env, start_server, stop_server,
+    ADMIN_KEY,
+    DATABASE_NAME,
+    REPO_ROOT,
+    Server,
+    call,
+    free_port,
+    ok,
+    run_cli,
+    serve_env,
+    start_server,
+    stop_server,
 )
 
 pytestmark = pytest.mark.e2e

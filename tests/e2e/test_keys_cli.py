@@ -21,8 +21,18 @@ import boto3
 import pytest
 
 from tests.e2e.conftest import (
-    DATABASE_NAME, KEY_LINE_PATTERN, SAMPLE_SLUGS, Server, call, dynamodb_env, render, run_cli, slugs_listed,
-    start_server, stop_server, without_aws,
+    DATABASE_NAME,
+    KEY_LINE_PATTERN,
+    SAMPLE_SLUGS,
+    Server,
+    call,
+    dynamodb_env,
+    render,
+    run_cli,
+    slugs_listed,
+    start_server,
+    stop_server,
+    without_aws,
 )
 
 pytestmark = pytest.mark.e2e

@@ -28,7 +28,16 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import (
-    ADMIN_KEY, DATABASE_NAME, KEY_LINE_PATTERN, SAMPLE_SLUGS, Server, call, ok, run_cli, start_server, stop_server,
+    ADMIN_KEY,
+    DATABASE_NAME,
+    KEY_LINE_PATTERN,
+    SAMPLE_SLUGS,
+    Server,
+    call,
+    ok,
+    run_cli,
+    start_server,
+    stop_server,
     without_aws,
 )
 

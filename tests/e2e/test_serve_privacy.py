@@ -24,7 +24,15 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import (
-    ADMIN_KEY, DATABASE_NAME, SAMPLE_VARIABLES, Server, call, ok, render, start_server, stop_server,
+    ADMIN_KEY,
+    DATABASE_NAME,
+    SAMPLE_VARIABLES,
+    Server,
+    call,
+    ok,
+    render,
+    start_server,
+    stop_server,
 )
 from tests.fake_upstream import FakeUpstream
 

@@ -9,7 +9,15 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.conftest import (
-    ADMIN_KEY, SAMPLE_SLUGS, Server, call, ok, render, slugs_listed, start_server, stop_server,
+    ADMIN_KEY,
+    SAMPLE_SLUGS,
+    Server,
+    call,
+    ok,
+    render,
+    slugs_listed,
+    start_server,
+    stop_server,
 )
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 from portkey_ai import Portkey
-from portkey_ai.api_resources.exceptions import BadRequestError, NotFoundError, PermissionDeniedError
+from portkey_ai.api_resources.exceptions import BadRequestError, NotFoundError
 
 from core.auth import Authenticator, mint_key
 from core.models import Scope

@@ -6,8 +6,8 @@ import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from core.errors import Conflict, PayloadTooLarge, StoreUnavailable
-from infra.aws_errors import THROTTLING_CODES, translate, translated
 from infra.aws_clients import MAX_ATTEMPTS, client, client_config
+from infra.aws_errors import THROTTLING_CODES, translate, translated
 from infra.dynamodb_client import dynamodb_client
 from infra.dynamodb_table import DynamoTable
 from infra.dynamodb_templates import DynamoTemplateStore

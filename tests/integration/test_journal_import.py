@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.models import Entity, Kind
-from infra import journal_import
-from infra import journal_replay
+from infra import journal_import, journal_replay
 from infra.journal_import import (
     JOURNAL_NAME,
     JournalDamaged,

@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Iterator, Mapping, TypeVar
 import pytest
 
 from core.models import VirtualKey
-from core.providers import ChatProvider, ProviderCall, Timeouts
+from core.providers import DEFAULT_TIMEOUTS, ChatProvider, ProviderCall, Timeouts
 from infra.providers.http_client import shared_clients
 from infra.providers.retry import RetryPolicy
 from tests.fake_upstream import FakeUpstream
@@ -53,7 +53,7 @@ def chat_body(text: str = "hello there", **params: Any) -> dict[str, Any]:
 
 
 def make_call(fake: FakeUpstream | None = None, *, body: Mapping[str, Any] | None = None, secret: str | None = SECRET,
-              stream: bool = False, timeouts: Timeouts = Timeouts(), vk: VirtualKey | None = None) -> ProviderCall:
+              stream: bool = False, timeouts: Timeouts = DEFAULT_TIMEOUTS, vk: VirtualKey | None = None) -> ProviderCall:
     vk = vk or binding(custom_host=fake.base_url if fake else None)
     return ProviderCall(body=body or chat_body(), binding=vk, secret=secret, stream=stream, request_id="req_test",
                         timeouts=timeouts)

@@ -116,7 +116,7 @@ def test_the_implication_table_covers_every_scope():
 
 @pytest.mark.parametrize(
     "held, required, allowed",
-    [(held, required, allowed) for held, row in IMPLIED.items() for required, allowed in zip(REQUIRED, row)],
+    [(held, required, allowed) for held, row in IMPLIED.items() for required, allowed in zip(REQUIRED, row, strict=True)],
 )
 def test_scope_implication(held, required, allowed):
     record = mint_key("k", frozenset({held}), NOW).record

@@ -23,10 +23,10 @@ from core.jobs import (
     parse_job,
     salvage,
 )
+from core.models import VirtualKey
 from core.service import PromptService
 from tests.unit.fakes import InMemoryStore
 from tests.unit.job_fakes import CountingProvider, MemoryLedger, OneProvider, RecordingPublisher, RecordingReplies
-from core.models import VirtualKey
 from tests.unit.virtual_key_fakes import InMemoryVirtualKeyStore
 
 CHAT = json.dumps([{"role": "system", "content": "You help with {{product}}."}, {"role": "user", "content": "{{question}}"}])
