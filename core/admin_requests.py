@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from core.errors import InvalidRequest
 from core.models import API_VERSION_FIELDS
 
+RESERVED_SLUGS = frozenset({"partials"})  # /v1/prompts/partials is the partials API
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
 T = TypeVar("T", bound="BaseModel")
 _UUID_SHAPE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -58,6 +59,8 @@ class CreatePrompt(VersionFields):
     def _slug_shape(cls, value: str | None) -> str | None:
         if value is not None and (not SLUG_PATTERN.match(value) or _UUID_SHAPE.match(value)):
             raise ValueError("a slug is 3-64 lowercase letters, digits, '-' or '_', and must not look like a UUID")
+        if value in RESERVED_SLUGS:
+            raise ValueError(f"the slug {value!r} is reserved: /v1/prompts/{value} is a route of its own")
         return value
 
 

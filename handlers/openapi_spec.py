@@ -255,7 +255,8 @@ def _component_schemas() -> dict[str, Any]:
         "then": {"required": ["json_schema"], "properties": {"json_schema": {"$ref": SCHEMAS + "JsonSchemaFormat"}}},
     }]
     tool_fields = {name: hyper["properties"][name] for name in ("tools", "functions", "tool_choice")}
-    slug = _nullable({"type": "string", "pattern": bodies.SLUG_PATTERN.pattern, "not": {"pattern": f"^{_UUID}$"}})
+    slug = _nullable({"type": "string", "pattern": bodies.SLUG_PATTERN.pattern,
+                      "not": {"anyOf": [{"pattern": f"^{_UUID}$"}, {"enum": sorted(bodies.RESERVED_SLUGS)}]}})
     for name in ("CreatePrompt", "UpdatePrompt"):
         properties = schemas[name]["properties"]
         properties["parameters"] = _nullable({"$ref": SCHEMAS + "Hyperparameters"})

@@ -995,3 +995,7 @@ def test_patch_does_not_copy_the_previous_version_description(service):
     service.update_prompt(prompt["id"], {"patch": True, "parameters": {"temperature": 0.1}})
     assert service.get_version(prompt["id"], "2")["prompt_version_description"] is None
     assert service.get_version(prompt["id"], "1")["prompt_version_description"] == "first draft"
+
+
+def test_the_slug_partials_is_reserved_for_the_route_of_that_name(service):
+    raises(InvalidRequest, service.create_prompt, {"name": "P", "slug": "partials", "string": "hi"})
