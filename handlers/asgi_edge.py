@@ -66,7 +66,7 @@ class EdgeMiddleware:
         refused = _url_problem(scope, self.max_url_bytes) or _length_problem(scope, self.max_body_bytes)
         scope = _strip_stage(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        started = False
+        started = overflowed = False
 
         async def send_with_id(message: dict[str, Any]) -> None:
             nonlocal started
@@ -74,6 +74,8 @@ class EdgeMiddleware:
                 started = True
                 headers = [h for h in message.get("headers", []) if h[0].lower() != REQUEST_ID_HEADER]
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                if overflowed:  # the rest of an oversized body is not read: no other request can follow
+                    headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -81,7 +83,7 @@ class EdgeMiddleware:
             status, message, code = refused
             await _send_error(send_with_id, status, message, "invalid_request_error", code, close=status == 413)
             return
-        limit, received, overflowed = self.max_body_bytes, 0, False
+        limit, received = self.max_body_bytes, 0
 
         async def receive_within_limit() -> dict[str, Any]:
             nonlocal received, overflowed
@@ -95,21 +97,15 @@ class EdgeMiddleware:
                     raise body_too_large(limit)
             return message
 
-        async def send_closing_on_overflow(message: dict[str, Any]) -> None:
-            if overflowed and message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
-            await send_with_id(message)
-
         try:
-            await self.app(scope, receive_within_limit, send_closing_on_overflow)
+            await self.app(scope, receive_within_limit, send_with_id)
         except CuecardError as exc:  # raised outside the app's handlers, such as the body limit in a middleware
             if started:
                 logger.debug("error after the response started", exc_info=True)
                 return
             if exc.status >= 500:
                 logger.exception("unhandled error")
-            await _send_error(send_with_id, exc.status, exc.message, exc.type, exc.code, param=exc.param,
-                              close=overflowed)
+            await _send_error(send_with_id, exc.status, exc.message, exc.type, exc.code, param=exc.param)
         except Exception:
             if started:
                 logger.debug("error after the response started", exc_info=True)
@@ -143,6 +139,8 @@ def _url_problem(scope: Scope, max_url_bytes: int) -> tuple[int, str, str] | Non
     if len(raw) + len(query) > max_url_bytes:
         return 414, f"The request URL (path and query) is longer than {max_url_bytes} bytes.", "url_too_long"
     for part, bytes_ in (("path", raw), ("query string", query)):
+        if b"%" not in bytes_:
+            continue  # raw bytes off the wire were checked by the server; an event's path encoded above
         try:
             unquote_to_bytes(bytes_).decode("utf-8")
         except UnicodeDecodeError:
