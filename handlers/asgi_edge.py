@@ -27,8 +27,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -62,7 +62,7 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()  # a random 128-bit id, as uuid4().hex but a microsecond cheaper
         refused = _url_problem(scope, self.max_url_bytes) or _length_problem(scope, self.max_body_bytes)
         scope = _strip_stage(scope)
         scope.setdefault("state", {})["request_id"] = request_id
@@ -188,7 +188,7 @@ def json_errors_http_protocol() -> type | str:
             head = [b"HTTP/1.1 400 Bad Request\r\n"]
             head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
             head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
-                     REQUEST_ID_HEADER + b": " + uuid.uuid4().hex.encode() + b"\r\n", b"connection: close\r\n\r\n"]
+                     REQUEST_ID_HEADER + b": " + os.urandom(16).hex().encode() + b"\r\n", b"connection: close\r\n\r\n"]
             self.transport.write(b"".join(head) + body)
             self.transport.close()
 
