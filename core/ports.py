@@ -51,8 +51,17 @@ class TemplateStore(Protocol):
         """Moves prompt `key`'s label pointer to `version` (a label marks one version per prompt)."""
         ...
 
+    def remove_label(self, key: str, label: str) -> Entity:
+        """Takes `label` off prompt `key` (its pointer goes; no version changes) and returns the head.
+
+        Removing a label the prompt does not carry, or one that does not exist, is a no-op that still
+        returns the head: the caller wanted the label gone and it is. A missing prompt is NotFound.
+        """
+        ...
+
     def delete(self, kind: Kind, key: str) -> None:
-        """Hides the entity from listing and resolution; its versions stay in the table."""
+        """Hides the entity from listing and resolution; its versions stay in the table, reachable by id
+        inside the store. Its slug is free again: a new entity may take it, and the slug then means that one."""
         ...
 
 

@@ -1,11 +1,13 @@
 """In-process read caches in front of store ports, all on core.ttl_cache.TtlCache (thread-safe, bounded,
 and a read racing a write through the wrapper never caches the old answer).
 
-- CachingTemplateStore: pinned references (`key@N`) never change, so they live in an LRU with no
-  expiry. Pointer references (published, `@latest`, `@label`) live for `ttl` seconds (0: not cached).
+- CachingTemplateStore: a pinned version (`<id>@N`) never changes, so it lives in an LRU with no
+  expiry, under its entity's id. A slug can come to name another entity (deleted, then a new one
+  created with that slug), so `<slug>@N` is kept like a pointer reference (published, `@latest`,
+  `@label`): for `ttl` seconds (0: not cached); the version it found is kept under its id for good.
   Writes made through this wrapper drop the entity's pointer entries at once; `delete` drops its
   pinned entries too. Other processes see a write when their pointer entries expire (pinned entries
-  of a deleted entity stay until evicted).
+  of a deleted entity stay until evicted, reachable by its id only).
   Misses (NotFound, e.g. a `{{>partial}}` tag naming nothing) are cached too, for `ttl` seconds, in
   an LRU of their own (`miss_size`), so a flood of unknown references never evicts a hit. A create,
   a new version, a publish or a label move through this wrapper drops the misses under that entity's
@@ -29,7 +31,7 @@ from core.references import Reference
 from core.ttl_cache import TtlCache
 
 _PinnedKey = tuple[Kind, str, int]
-_PointerKey = tuple[Kind, str, str, str | None]
+_PointerKey = tuple[Kind, str, str, str | int | None]  # kind, key, selector, label or number
 _MissKey = tuple[Kind, str, str, str | int | None]  # kind, key, selector, label or number
 
 
@@ -78,11 +80,15 @@ class CachingTemplateStore:
 
     def _resolve_pinned(self, kind: Kind, ref: Reference) -> TemplateVersion:
         number = ref.number or 0
-        return self._pinned.get_or_load(
-            (kind, ref.key, number),
+        found = self._pinned.cached((kind, ref.key.lower(), number), None)  # keyed by id (lower case) only
+        if found is not None:
+            return found
+        found = self._pointers.get_or_load(
+            (kind, ref.key, "number", number),
             lambda: self._load(kind, ref, number),
-            keys=lambda version: [(kind, name, number) for name in _names(ref.key, version)],
+            keys=lambda version: [] if _is_id_of(ref.key, version) else [(kind, ref.key, "number", number)],
         )
+        return self._pinned.get_or_load((kind, found.entity_id, number), lambda: found)
 
     def _resolve_pointer(self, kind: Kind, ref: Reference) -> TemplateVersion:
         return self._pointers.get_or_load(
@@ -155,6 +161,15 @@ class CachingTemplateStore:
         finally:
             self._invalidate(Kind.PROMPT, names, pinned=False)
 
+    def remove_label(self, key: str, label: str) -> Entity:
+        names = {key}
+        try:
+            entity = self._inner.remove_label(key, label)
+            names |= {entity.id, entity.slug}
+            return entity
+        finally:
+            self._invalidate(Kind.PROMPT, names, pinned=False)
+
     def delete(self, kind: Kind, key: str) -> None:
         try:
             self._inner.delete(kind, key)
@@ -185,6 +200,10 @@ def _attempt(inner: TemplateStore, kind: Kind, ref: Reference) -> TemplateVersio
         return inner.resolve(kind, ref)
     except NotFound as exc:
         return _Miss(exc)
+
+
+def _is_id_of(key: str, version: TemplateVersion) -> bool:
+    return key.lower() == version.entity_id.lower()
 
 
 def _names(key: str, version: TemplateVersion) -> set[str]:

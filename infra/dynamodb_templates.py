@@ -3,9 +3,15 @@
 Every HEAD write records who made it (`actor`, from core.actor; `system` when no caller is known, e.g.
 the CLI), and every new V# item records who wrote it; change events read them from the table's stream.
 
-Keys: ids are UUIDs; anything else is a slug. A slug resolves through the `by_alias` GSI in one
-Query; the answer's id is remembered (slugs never change) so later reads are consistent GetItems by
-id. A GSI miss (eventual consistency right after create) falls back to the slug guard item.
+Keys: ids are UUIDs; anything else is a slug. A slug names one live entity: its guard item
+(`slug#<kind>#<slug>`/GUARD) is deleted with the entity, so a deleted entity's slug can be taken
+again (the deleted entity and its versions stay, under its id). A slug resolves through the
+`by_alias` GSI in one Query (deleted entities' items are skipped); the answer's id is remembered so
+later reads are consistent GetItems by id. A GSI miss (eventual consistency right after create), or
+an answer naming several entities, falls back to the guard. A remembered id is checked when a read
+through it finds nothing or a deleted item (another process may have deleted the entity and reused
+its slug): the guard then says which entity the slug names now. Writes and admin reads by slug
+always read the guard (consistent).
 """
 
 from __future__ import annotations
@@ -160,15 +166,18 @@ class DynamoTemplateStore:
             put(items.pointer_copy(version_item, items.PUBLISHED_SK)),
             put(_version_index(version), "attribute_not_exists(pk)"),
         ]
-        codes = self.table.transact_or_reasons(transaction)
-        if codes:
+        for _ in range(3):
+            codes = self.table.transact_or_reasons(transaction)
+            if not codes:
+                self._remember(kind, entity.slug, entity.id)
+                return version
             if codes[0] == CONDITION_FAILED:
                 raise Conflict(f"{kind.value} {entity.id} already exists")
-            if codes[1] == CONDITION_FAILED:
+            if codes[1] != CONDITION_FAILED:
+                break
+            if not self._drop_stale_guard(kind, entity.slug):
                 raise Conflict(f"slug {entity.slug} is already in use")
-            raise Conflict(f"could not create {kind.value} {entity.slug}: a concurrent write interfered; retry")
-        self._remember(kind, entity.slug, entity.id)
-        return version
+        raise Conflict(f"could not create {kind.value} {entity.slug}: a concurrent write interfered; retry")
 
     @translated("append_version")
     def append_version(self, kind: Kind, key: str, build: Callable[[TemplateVersion], VersionDraft]) -> TemplateVersion:
@@ -294,6 +303,34 @@ class DynamoTemplateStore:
             raise Conflict(f"could not label prompt {key}: a concurrent write interfered; retry")
         return items.entity_from_item(self._live_head(kind, entity_id, key))
 
+    @translated("remove_label")
+    def remove_label(self, key: str, label: str) -> Entity:
+        kind = Kind.PROMPT
+        entity_id = self._entity_id(kind, key)
+        pk = items.entity_pk(kind, entity_id)
+        for _ in range(10):
+            head = self._live_head(kind, entity_id, key)
+            if label not in head.get("labels", {}).get("M", {}):
+                return items.entity_from_item(head)  # not carried: nothing to remove
+            label_id = None if label in BUILTIN_LABELS else label_id_by_name(self.table, label)
+            transaction = [
+                self.table.update(
+                    items.key(pk, items.HEAD_SK),
+                    "SET updated_at = :now, revision = revision + :one, actor = :actor REMOVE labels.#label",
+                    "revision = :revision AND deleted = :false",
+                    names={"#label": label},
+                    values={":now": s(self._now()), ":one": ONE, ":false": FALSE, ":actor": s(actor_or_system()),
+                            ":revision": n(items.revision_of(head))},
+                ),
+                self.table.delete(items.key(pk, items.label_pointer_sk(label))),
+            ]
+            if label_id is not None:  # the label item lists the prompts carrying it
+                transaction.append(self.table.update(items.label_key(label_id), "DELETE used_by :prompt",
+                                                     "attribute_exists(pk)", values={":prompt": {"SS": [pk]}}))
+            if not self.table.transact_or_reasons(transaction):
+                return items.entity_from_item(self._live_head(kind, entity_id, key))
+        raise Conflict(f"too many concurrent writes to prompt {key}; the label was not removed, retry")
+
     @translated("delete")
     def delete(self, kind: Kind, key: str) -> None:
         entity_id = self._entity_id(kind, key)
@@ -307,7 +344,7 @@ class DynamoTemplateStore:
                 self._hide_versions(pk)  # finishes an interrupted delete
                 raise entity_not_found(kind.value, key)
             pointers = self._pointer_keys(pk)
-            spare = _MAX_TRANSACT_ITEMS - 1
+            spare = _MAX_TRANSACT_ITEMS - 2  # the HEAD update and the slug guard's delete
             if len(pointers) > spare:
                 # Label pointers of an entity being deleted, one by one: the IAM policy grants no BatchWriteItem.
                 for pointer in pointers[spare:]:
@@ -328,9 +365,12 @@ class DynamoTemplateStore:
                         ":actor": s(actor),
                     },
                 ),
+                self.table.delete(items.slug_guard_key(kind, head["slug"]["S"]),
+                                  "attribute_not_exists(pk) OR entity_id = :id", values={":id": s(entity_id)}),
                 *(self.table.delete(pointer) for pointer in pointers),
             ]
             if not self.table.transact_or_reasons(transaction):
+                self._forget(kind, head["slug"]["S"], entity_id)
                 self._hide_versions(pk)
                 return
         raise Conflict(f"too many concurrent writes to {kind.value} {key}; it was not deleted, retry")
@@ -358,17 +398,45 @@ class DynamoTemplateStore:
         with self._slug_lock:
             self._slug_ids[(kind, slug)] = entity_id
 
+    def _forget(self, kind: Kind, slug: str, entity_id: str | None = None) -> None:
+        """Drops the remembered id of `slug` (only if it is `entity_id`, when given)."""
+        with self._slug_lock:
+            if entity_id is None or self._slug_ids.get((kind, slug)) == entity_id:
+                self._slug_ids.pop((kind, slug), None)
+
     def _id_from_guard(self, kind: Kind, slug: str) -> str | None:
+        """The id of the entity `slug` names now (a consistent read of its guard), or None if it names none."""
         guard = self.table.get(items.slug_guard_key(kind, slug))
         if guard is None:
+            self._forget(kind, slug)
             return None
         entity_id = guard["entity_id"]["S"]
         self._remember(kind, slug, entity_id)
         return entity_id
 
+    def _drop_stale_guard(self, kind: Kind, slug: str) -> bool:
+        """Deletes `slug`'s guard if the entity it names is deleted (a delete made before guards went with
+        their entity); False if a live entity holds the slug."""
+        guard = self.table.get(items.slug_guard_key(kind, slug))
+        if guard is None:
+            return True
+        holder = guard["entity_id"]["S"]
+        head = self.table.get(items.key(items.entity_pk(kind, holder), items.HEAD_SK))
+        if head is not None and not items.is_deleted(head):
+            return False
+        drop = self.table.delete(items.slug_guard_key(kind, slug), "entity_id = :id", values={":id": s(holder)})
+        try:
+            self.table.run(drop)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+        self._forget(kind, slug, holder)
+        return True
+
     def _entity_id(self, kind: Kind, key: str) -> str:
-        """The id behind `key`, consistently (for writes); NotFound if no such slug was ever created."""
-        entity_id = self._known_id(kind, key) or self._id_from_guard(kind, key)
+        """The id behind `key`, consistently (for writes): a slug's guard is read every time, since another
+        process may have deleted its entity and given the slug to a new one. NotFound if it names none."""
+        entity_id = key.lower() if is_entity_id(key) else self._id_from_guard(kind, key)
         if entity_id is None:
             raise entity_not_found(kind.value, key)
         return entity_id
@@ -383,13 +451,22 @@ class DynamoTemplateStore:
                 KeyConditionExpression="alias = :alias AND sk = :sk",
                 ExpressionAttributeValues={":alias": s(items.alias(kind, key)), ":sk": s(sk)},
             )["Items"]
-            if found:
-                self._remember(kind, key, found[0]["entity_id"]["S"])
-                return found[0]["entity_id"]["S"], found[0]
+            live = [item for item in found if not items.is_deleted(item)]  # a deleted entity may share the alias
+            if len({item["entity_id"]["S"] for item in live}) == 1:
+                self._remember(kind, key, live[0]["entity_id"]["S"])
+                return live[0]["entity_id"]["S"], live[0]
             entity_id = self._id_from_guard(kind, key)
             if entity_id is None:
                 return None, None
-        return entity_id, self.table.get(items.key(items.entity_pk(kind, entity_id), sk))
+            return entity_id, self.table.get(items.key(items.entity_pk(kind, entity_id), sk))
+        item = self.table.get(items.key(items.entity_pk(kind, entity_id), sk))
+        if is_entity_id(key) or (item is not None and not items.is_deleted(item)):
+            return entity_id, item
+        # Remembered, but nothing live there: the entity may have been deleted and its slug reused elsewhere.
+        current = self._id_from_guard(kind, key)
+        if current is None or current == entity_id:
+            return current, item if current else None
+        return current, self.table.get(items.key(items.entity_pk(kind, current), sk))
 
     def _live_head(self, kind: Kind, entity_id: str, key: str) -> Item:
         head = self.table.get(items.key(items.entity_pk(kind, entity_id), items.HEAD_SK))

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 from core.errors import Conflict, InvalidRequest, StoreDamaged, StoreUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 _HEADER = b"SQLite format 3\x00"
 
@@ -39,9 +39,9 @@ CREATE TABLE entities (
     published_version INTEGER,
     deleted INTEGER NOT NULL DEFAULT 0,
     actor TEXT,
-    PRIMARY KEY (kind, id),
-    UNIQUE (kind, slug)
+    PRIMARY KEY (kind, id)
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX entities_live_slug ON entities (kind, slug) WHERE deleted = 0;
 CREATE INDEX entities_by_age ON entities (kind, deleted, created_at, id);
 
 CREATE TABLE versions (
@@ -119,6 +119,37 @@ CREATE TABLE imports (
     counts TEXT NOT NULL
 ) WITHOUT ROWID;
 """
+
+# Schema 1 -> 2: a slug is unique among live entities only (a deleted prompt's slug can be used again).
+# SQLite cannot drop a table constraint, so `entities` is rebuilt (https://sqlite.org/lang_altertable.html,
+# "Making Other Kinds Of Table Schema Changes"): create the new table, copy, drop, rename, re-index.
+_MIGRATE_1_TO_2 = """
+CREATE TABLE entities_v2 (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    name TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    workspace_id TEXT,
+    metadata TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    latest_version INTEGER NOT NULL,
+    published_version INTEGER,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    actor TEXT,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+INSERT INTO entities_v2 (kind, id, slug, name, collection_id, workspace_id, metadata, created_at, updated_at,
+    latest_version, published_version, deleted, actor)
+  SELECT kind, id, slug, name, collection_id, workspace_id, metadata, created_at, updated_at,
+    latest_version, published_version, deleted, actor FROM entities;
+DROP TABLE entities;
+ALTER TABLE entities_v2 RENAME TO entities;
+CREATE UNIQUE INDEX entities_live_slug ON entities (kind, slug) WHERE deleted = 0;
+CREATE INDEX entities_by_age ON entities (kind, deleted, created_at, id);
+"""
+MIGRATIONS = {1: _MIGRATE_1_TO_2}  # from schema version N to N + 1
 
 
 class _TicketLock:
@@ -245,11 +276,13 @@ class Database:
         WAL mode is set only once the file is known to be a cuecard store (it stays set in the file).
         """
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            connection.execute("PRAGMA journal_mode = WAL")
-            return
         if version > SCHEMA_VERSION:
             raise StoreDamaged(f"{self.path} was written by a newer cuecard (schema {version}); upgrade cuecard.")
+        if version:
+            connection.execute("PRAGMA journal_mode = WAL")
+            if version < SCHEMA_VERSION:
+                self._upgrade(connection)
+            return
         if connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise StoreDamaged(f"{self.path} is an SQLite file but not a cuecard store; nothing was changed.")
         connection.execute("PRAGMA journal_mode = WAL")
@@ -263,6 +296,34 @@ class Database:
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+
+    def _upgrade(self, connection: sqlite3.Connection) -> None:
+        """Brings an older cuecard file to SCHEMA_VERSION, all steps in one transaction (all or nothing).
+
+        Foreign keys are off meanwhile, as SQLite's table-rebuild recipe requires (dropping `entities`
+        would otherwise check or cascade the versions that refer to it); `foreign_key_check` then
+        proves the rebuilt tables still satisfy them before the commit.
+        """
+        connection.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set it before
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                version = connection.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+                while version < SCHEMA_VERSION:
+                    for statement in filter(str.strip, MIGRATIONS[version].split(";")):
+                        connection.execute(statement)
+                    version += 1
+                    connection.execute(f"PRAGMA user_version = {version}")
+                broken = connection.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreDamaged(f"{self.path} could not be upgraded: {len(broken)} row(s) break a foreign key."
+                                       " Nothing was changed.")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        finally:
+            connection.execute("PRAGMA foreign_keys = ON")
 
 
 def _create_private(path: Path) -> None:

@@ -170,8 +170,9 @@ class SqliteTemplateStore:
                       metadata=entity.metadata)
         actor = actor_or_system()
         with self._db.write("create") as connection:
-            taken = connection.execute("SELECT id FROM entities WHERE kind = ? AND (id = ? OR slug = ?)",
-                                       (kind.value, entity.id, entity.slug)).fetchone()
+            taken = connection.execute(  # ids are never reused; slugs only among live entities
+                "SELECT id FROM entities WHERE kind = ? AND (id = ? OR (slug = ? AND deleted = 0))",
+                (kind.value, entity.id, entity.slug)).fetchone()
             if taken is not None:
                 if taken["id"] == entity.id:
                     raise Conflict(f"{kind.value} {entity.id} already exists")
@@ -240,6 +241,17 @@ class SqliteTemplateStore:
             )
             connection.execute("UPDATE entities SET updated_at = ?, actor = ? WHERE kind = ? AND id = ?",
                                (self._now(), actor_or_system(), kind.value, entity["id"]))
+        return self.get_entity(kind, entity["id"])
+
+    def remove_label(self, key: str, label: str) -> Entity:
+        kind = Kind.PROMPT
+        with self._db.write("remove_label") as connection:
+            entity = self._live_row(kind, key, connection)
+            removed = connection.execute("DELETE FROM entity_labels WHERE kind = ? AND entity_id = ? AND label = ?",
+                                         (kind.value, entity["id"], label)).rowcount
+            if removed:
+                connection.execute("UPDATE entities SET updated_at = ?, actor = ? WHERE kind = ? AND id = ?",
+                                   (self._now(), actor_or_system(), kind.value, entity["id"]))
         return self.get_entity(kind, entity["id"])
 
     def delete(self, kind: Kind, key: str) -> None:

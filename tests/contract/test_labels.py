@@ -115,3 +115,20 @@ def test_a_label_a_prompt_carries_cannot_be_deleted(backend: Backend) -> None:
     labels.delete_label(used.id)
     with pytest.raises(LabelNotFound):
         labels.get_label(used.id)
+
+
+def test_a_label_taken_off_every_prompt_can_be_deleted(backend: Backend) -> None:
+    labels, templates = backend.stores.labels, backend.stores.templates
+    label = labels.create_label(new_label())
+    first, second = create(templates), create(templates)
+    templates.set_label(first.id, 1, label.name)
+    templates.set_label(second.slug, 1, label.name)
+
+    templates.remove_label(first.slug, label.name)
+    with pytest.raises(Conflict):  # the second prompt still carries it
+        labels.delete_label(label.id)
+    templates.remove_label(second.id, label.name)
+    labels.delete_label(label.id)
+    with pytest.raises(LabelNotFound):
+        labels.get_label(label.id)
+    assert templates.get_entity(PROMPT, first.id).labels == {}

@@ -65,7 +65,7 @@ def test_ids_are_lower_case_uuids_and_slugs_never_look_like_one(backend: Backend
     assert templates.list_entities(PROMPT) == []
 
 
-def test_slugs_are_unique_per_kind_and_never_reused(backend: Backend) -> None:
+def test_slugs_are_unique_per_kind_among_live_entities(backend: Backend) -> None:
     templates = backend.stores.templates
     taken = create(templates, string="first")
     same_id = dataclasses.replace(new_entity(), id=taken.id)
@@ -74,15 +74,64 @@ def test_slugs_are_unique_per_kind_and_never_reused(backend: Backend) -> None:
         ("same id", Conflict, lambda: templates.create(PROMPT, same_id, draft())),
     ])
     templates.create(PROMPT, new_entity(slug=same_id.slug), draft())  # the failed create left nothing behind
+    templates.create(PARTIAL, new_entity(PARTIAL, slug=taken.slug), draft("the partial"))  # another kind may use it
+    assert templates.resolve(PARTIAL, ref(taken.slug)).string == "the partial"
 
     templates.delete(PROMPT, taken.id)
-    with pytest.raises(Conflict):  # a deleted prompt's slug stays taken
-        templates.create(PROMPT, new_entity(slug=taken.slug), draft())
-    templates.create(PARTIAL, new_entity(PARTIAL, slug=taken.slug), draft("the partial"))  # another kind may use it
-
-    assert templates.resolve(PARTIAL, ref(taken.slug)).string == "the partial"
+    with pytest.raises(Conflict):  # a deleted entity's id is never reused
+        templates.create(PROMPT, dataclasses.replace(new_entity(), id=taken.id), draft())
     with pytest.raises(PromptNotFound):
         templates.resolve(PROMPT, ref(taken.slug))
+
+
+@kinds
+def test_a_deleted_entitys_slug_can_be_reused(backend: Backend, kind: Kind) -> None:
+    templates = backend.stores.templates
+    old = create(templates, kind, string="old v1")
+    templates.append_version(kind, old.slug, appending("old v2"))
+    assert templates.resolve(kind, ref(old.slug)).string == "old v1"  # remembered slug -> id, where a store does
+    templates.delete(kind, old.slug)
+
+    new = create(templates, kind, string="new v1", slug=old.slug)
+
+    for text in (old.slug, f"{old.slug}@latest", f"{old.slug}@1", new.id):
+        found = templates.resolve(kind, ref(text))
+        assert (found.entity_id, found.string) == (new.id, "new v1"), text
+    expect_errors([("old @2", VersionNotFound, lambda: templates.resolve(kind, ref(f"{old.slug}@2"))),
+                   ("old id", entity_missing(kind), lambda: templates.resolve(kind, ref(old.id)))])
+    assert templates.get_entity(kind, old.slug).id == new.id
+    assert [version.string for version in templates.list_versions(kind, old.slug)] == ["new v1"]
+    templates.append_version(kind, old.slug, appending("new v2"))
+    assert templates.get_entity(kind, new.id).latest_version == 2
+    assert ids(e for e in templates.list_entities(kind) if e.slug == old.slug) == [new.id]
+    assert backend.versions_kept(kind, old.id) == {1: "old v1", 2: "old v2"}  # the old one is still stored
+
+    with pytest.raises(Conflict):  # the slug is taken again, by the new entity
+        templates.create(kind, new_entity(kind, slug=old.slug), draft())
+    templates.delete(kind, new.id)
+    third = create(templates, kind, string="third", slug=old.slug)  # and again
+    assert templates.resolve(kind, ref(old.slug)).entity_id == third.id
+
+
+@kinds
+def test_another_process_sees_the_slug_reused(backend: Backend, kind: Kind) -> None:
+    """A second opening (another process, a warm container) that remembered the old entity finds the new one."""
+    here, there = backend.stores.templates, backend.open().templates
+    old = create(here, kind, string="old")
+    assert there.resolve(kind, ref(old.slug)).entity_id == old.id
+    assert there.get_entity(kind, old.slug).id == old.id
+
+    here.delete(kind, old.slug)
+    new = create(here, kind, string="new", slug=old.slug)
+
+    assert there.resolve(kind, ref(old.slug)).entity_id == new.id
+    assert there.resolve(kind, ref(f"{old.slug}@1")).string == "new"
+    assert there.get_entity(kind, old.slug).id == new.id
+    assert there.update_entity(kind, old.slug, {"name": "renamed"}).id == new.id
+    there.delete(kind, old.slug)
+    with pytest.raises(entity_missing(kind)):
+        here.resolve(kind, ref(old.slug))
+    assert backend.versions_kept(kind, new.id) == {1: "new"}
 
 
 def test_resolve_follows_every_selector_by_id_and_by_slug(backend: Backend) -> None:
@@ -256,6 +305,37 @@ def test_a_label_marks_one_version_per_prompt(backend: Backend) -> None:
     assert templates.resolve(PROMPT, ref(f"{prompt.slug}@{custom}")).string == "v2"
     assert templates.resolve(PROMPT, ref(f"{other.id}@production")).string == "other v1"
     assert templates.get_entity(PROMPT, prompt.id).published_version == 1
+
+
+def test_a_label_can_be_removed(backend: Backend) -> None:
+    templates = backend.stores.templates
+    custom = backend.stores.labels.create_label(new_label()).name
+    prompt = create(templates, string="v1")
+    other = create(templates, string="other v1")
+    templates.append_version(PROMPT, prompt.id, appending("v2"))
+    templates.set_label(prompt.id, 2, "production")
+    templates.set_label(prompt.id, 2, custom)
+    templates.set_label(other.id, 1, custom)
+
+    head = templates.remove_label(prompt.slug, "production")
+
+    assert head.labels == {custom: 2} and head == templates.get_entity(PROMPT, prompt.id)
+    assert (head.latest_version, head.published_version) == (2, 1)
+    with pytest.raises(VersionNotFound):
+        templates.resolve(PROMPT, ref(f"{prompt.slug}@production"))
+    assert templates.resolve(PROMPT, ref(f"{prompt.slug}@{custom}")).string == "v2"
+    assert templates.remove_label(prompt.id, custom).labels == {}
+    assert templates.get_entity(PROMPT, other.id).labels == {custom: 1}  # other prompts keep theirs
+    assert [v.string for v in templates.list_versions(PROMPT, prompt.id)] == ["v2", "v1"]  # no version changes
+
+    # Removing a label the prompt does not carry (or that does not exist) is a no-op.
+    assert templates.remove_label(prompt.id, "staging").labels == {}
+    assert templates.remove_label(prompt.id, "no-such-label").labels == {}
+    templates.set_label(prompt.id, 1, custom)  # and it can be set again
+    assert templates.resolve(PROMPT, ref(f"{prompt.id}@{custom}")).string == "v1"
+    expect_errors([("unknown prompt", PromptNotFound, lambda: templates.remove_label("pp-missing", custom))])
+    templates.delete(PROMPT, prompt.id)
+    expect_errors([("deleted prompt", PromptNotFound, lambda: templates.remove_label(prompt.id, custom))])
 
 
 @kinds

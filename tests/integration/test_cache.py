@@ -54,6 +54,9 @@ class FakeStore:
     def set_label(self, key: str, number: int, label: str) -> Entity:
         return entity(key)
 
+    def remove_label(self, key: str, label: str) -> Entity:
+        return entity(key)
+
     def delete(self, kind: Kind, key: str) -> None:
         pass
 
@@ -64,13 +67,37 @@ class FakeStore:
 def test_pinned_entries_are_bounded_lru() -> None:
     inner = FakeStore()
     inner.latest = {"a": 5}
-    cached = CachingTemplateStore(inner, ttl=0, pinned_size=2)  # a version takes 2 slots: id and slug
+    cached = CachingTemplateStore(inner, ttl=0, pinned_size=1)  # a version takes 1 slot: its id
     cached.resolve(Kind.PROMPT, parse_reference("a@1"))
-    cached.resolve(Kind.PROMPT, parse_reference("pp-a-000000@1"))
+    cached.resolve(Kind.PROMPT, parse_reference("a@1"))
+    cached.get_version(Kind.PROMPT, "a", 1)
     assert inner.resolves == 1
     cached.resolve(Kind.PROMPT, parse_reference("a@2"))  # evicts version 1
     cached.resolve(Kind.PROMPT, parse_reference("a@1"))
     assert inner.resolves == 3
+
+
+def test_a_slug_pinned_reference_lives_for_the_ttl_only() -> None:
+    """A slug can come to name another entity (delete, then create with that slug, maybe in another process),
+    so `slug@N` is kept for the ttl; the version it found stays cached under its id for good."""
+    clock = Clock()
+    inner = FakeStore()
+    inner.latest = {"a": 2}
+    cached = CachingTemplateStore(inner, ttl=5, pinned_size=16, clock=clock)
+    assert cached.resolve(Kind.PROMPT, parse_reference("pp-a-000000@1")).entity_id == "a"
+    cached.resolve(Kind.PROMPT, parse_reference("pp-a-000000@1"))
+    cached.resolve(Kind.PROMPT, parse_reference("a@1"))  # cached under the id too
+    assert inner.resolves == 1
+
+    clock.now += 5.1
+    cached.resolve(Kind.PROMPT, parse_reference("pp-a-000000@1"))  # the slug is asked again
+    cached.resolve(Kind.PROMPT, parse_reference("a@1"))  # the id is not
+    assert inner.resolves == 2
+
+    ttl_zero = CachingTemplateStore(inner, ttl=0, pinned_size=16)
+    for _ in range(2):
+        ttl_zero.resolve(Kind.PROMPT, parse_reference("pp-a-000000@1"))
+    assert inner.resolves == 4
 
 
 def test_pinned_size_zero_disables_the_lru() -> None:
@@ -97,6 +124,24 @@ def test_delete_drops_only_that_entitys_entries() -> None:
     cached.resolve(Kind.PROMPT, parse_reference("a@1"))
     cached.resolve(Kind.PROMPT, parse_reference("a@latest"))
     assert inner.resolves == 2
+
+
+def test_removing_a_label_drops_that_prompts_pointer_entries() -> None:
+    inner = FakeStore()
+    inner.latest = {"a": 1, "b": 1}
+    cached = CachingTemplateStore(inner, ttl=60, pinned_size=16)
+    for reference in ("a@production", "pp-a-000000@production", "b@production", "a@1"):
+        cached.resolve(Kind.PROMPT, parse_reference(reference))
+    inner.resolves = 0
+
+    assert cached.remove_label("a", "production").id == "a"
+
+    cached.resolve(Kind.PROMPT, parse_reference("b@production"))
+    cached.resolve(Kind.PROMPT, parse_reference("a@1"))  # pinned: unchanged by a label
+    assert inner.resolves == 0
+    cached.resolve(Kind.PROMPT, parse_reference("pp-a-000000@production"))  # read again, then cached by id too
+    cached.resolve(Kind.PROMPT, parse_reference("a@production"))
+    assert inner.resolves == 1
 
 
 def race(inner: FakeStore, read: Callable[[], object], write: Callable[[], object]) -> None:

@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 
 from core.errors import Conflict, InvalidRequest, PartialNotFound, PayloadTooLarge, PromptNotFound, VersionNotFound
-from core.models import Kind
+from core.models import Kind, Label
 from core.references import parse_reference
 from infra import dynamo_items as items
+from infra.dynamodb_labels import DynamoLabelStore
 from infra.dynamodb_templates import DynamoTemplateStore
 from tests.integration.builders import append, create, draft, new_entity
 
@@ -214,3 +215,69 @@ def test_update_entity_changes_head_fields_only(templates: DynamoTemplateStore) 
     templates.delete(Kind.PROMPT, entity.id)
     with pytest.raises(PromptNotFound):
         templates.update_entity(Kind.PROMPT, entity.id, {"name": "ghost"})
+
+
+def test_delete_removes_the_slug_guard_in_its_transaction(templates: DynamoTemplateStore) -> None:
+    entity = create(templates)
+    guard = items.slug_guard_key(Kind.PROMPT, entity.slug)
+    assert templates.table.get(guard) == {**guard, "entity_id": {"S": entity.id}}
+
+    templates.delete(Kind.PROMPT, entity.slug)
+
+    assert templates.table.get(guard) is None
+    head = templates.table.get(items.key(items.entity_pk(Kind.PROMPT, entity.id), items.HEAD_SK))
+    assert head is not None and items.is_deleted(head) and head["slug"] == {"S": entity.slug}
+
+
+def test_a_guard_kept_by_an_older_delete_does_not_block_the_slug(templates: DynamoTemplateStore) -> None:
+    """Entities deleted before guards went with them left their guard behind; create clears such a guard."""
+    old = create(templates)
+    templates.delete(Kind.PROMPT, old.id)
+    templates.table.run(templates.table.put({**items.slug_guard_key(Kind.PROMPT, old.slug), "entity_id": {"S": old.id}}))
+    with pytest.raises(PromptNotFound):  # the stale guard names a deleted prompt
+        templates.get_entity(Kind.PROMPT, old.slug)
+
+    new = templates.create(Kind.PROMPT, replace(new_entity(), slug=old.slug), draft("new"))
+
+    assert templates.resolve(Kind.PROMPT, parse_reference(old.slug)) == new
+    guard = templates.table.get(items.slug_guard_key(Kind.PROMPT, old.slug))
+    assert guard is not None and guard["entity_id"] == {"S": new.entity_id}
+
+
+def test_a_slug_lookup_skips_the_deleted_entitys_items(
+    templates: DynamoTemplateStore, fresh_templates: DynamoTemplateStore
+) -> None:
+    """by_alias holds the deleted entity's HEAD and V# items too (same alias): they are never the answer."""
+    old = create(templates)
+    append(templates, Kind.PROMPT, old.id, "old v2")
+    templates.delete(Kind.PROMPT, old.id)
+    new = templates.create(Kind.PROMPT, replace(new_entity(), slug=old.slug), draft("new v1"))
+
+    for reference in (old.slug, f"{old.slug}@1", f"{old.slug}@latest"):
+        cold = DynamoTemplateStore(templates.table)
+        assert cold.resolve(Kind.PROMPT, parse_reference(reference)) == new, reference
+    with pytest.raises(VersionNotFound):
+        DynamoTemplateStore(templates.table).resolve(Kind.PROMPT, parse_reference(f"{old.slug}@2"))
+    assert DynamoTemplateStore(templates.table).get_entity(Kind.PROMPT, old.slug).id == new.entity_id
+
+
+def test_remove_label_deletes_the_pointer_and_the_head_entry_and_frees_the_label(
+    templates: DynamoTemplateStore, labels: DynamoLabelStore
+) -> None:
+    label = labels.create_label(Label(id=str(uuid.uuid4()), name=f"canary-{uuid.uuid4().hex[:6]}",
+                                      created_at="2025-01-01T00:00:00.000Z"))
+    entity = create(templates)
+    templates.set_label(entity.id, 1, label.name)
+    templates.set_label(entity.id, 1, "staging")
+    pk = items.entity_pk(Kind.PROMPT, entity.id)
+    assert items.string_set(templates.table.get(items.label_key(label.id)) or {}, "used_by") == {pk}
+
+    head = templates.remove_label(entity.slug, label.name)
+
+    assert head.labels == {"staging": 1}
+    assert templates.table.get(items.key(pk, items.label_pointer_sk(label.name))) is None
+    assert templates.table.get(items.key(pk, items.label_pointer_sk("staging"))) is not None
+    assert items.string_set(templates.table.get(items.label_key(label.id)) or {}, "used_by") == set()
+    templates.remove_label(entity.id, "staging")
+    assert templates.get_entity(Kind.PROMPT, entity.id).labels == {}
+    labels.delete_label(label.id)

@@ -4,8 +4,9 @@ A test double, not a second product: it keeps the ports' contracts (core/ports.p
 - Entities are looked up by id or slug; deleted ones are NotFound everywhere, but their versions stay
   in `self.versions` so a test can see that delete hides rather than erases.
 - `create` stores version 1 and publishes it; `append_version` assigns latest+1 under a lock.
-- An id is a lower-case UUID and a slug never looks like one (else InvalidRequest); both are unique
-  per kind, deleted entities included (a slug is never reused), else Conflict.
+- An id is a lower-case UUID and a slug never looks like one (else InvalidRequest), else Conflict: ids
+  are unique per kind, deleted entities included; slugs among live entities only (a deleted entity's
+  slug may be taken again, and then names the new one).
 - The store keeps its own copies: what a caller writes or reads can be changed without changing it.
 - Built-in labels `production`, `staging`, `development` always exist, with id == name; they cannot
   be renamed or deleted (InvalidRequest). Renaming a label moves every prompt's pointer to the new
@@ -63,7 +64,8 @@ class InMemoryStore:
     def _entity(self, kind: Kind, key: str) -> Entity:
         entity = self.entities.get((kind, key))
         if entity is None:
-            entity = next((e for (k, _), e in self.entities.items() if k is kind and e.slug == key), None)
+            entity = next((e for (k, _), e in self.entities.items()
+                           if k is kind and e.slug == key and not e.deleted), None)
         if entity is None or entity.deleted:
             raise _missing(kind, key)
         return entity
@@ -126,7 +128,8 @@ class InMemoryStore:
         if _UUID.match(entity.slug.lower()):
             raise InvalidRequest(f"slug {entity.slug!r} must not look like an id")
         with self._lock:
-            if any(k is kind and (e.id == entity.id or e.slug == entity.slug) for (k, _), e in self.entities.items()):
+            if any(k is kind and (e.id == entity.id or (e.slug == entity.slug and not e.deleted))
+                   for (k, _), e in self.entities.items()):
                 raise Conflict(f"A {kind.value} with id {entity.id!r} or slug {entity.slug!r} already exists.")
             self._save(dataclasses.replace(entity, latest_version=1, published_version=1, labels={}, deleted=False))
             version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
@@ -183,6 +186,14 @@ class InMemoryStore:
             self._label_by_name(label)
             self._version(entity, version)
             return self._save(dataclasses.replace(entity, labels={**entity.labels, label: version}))
+
+    def remove_label(self, key: str, label: str) -> Entity:
+        with self._lock:
+            entity = self._entity(Kind.PROMPT, key)
+            if label not in entity.labels:
+                return copy.deepcopy(entity)
+            labels = {name: number for name, number in entity.labels.items() if name != label}
+            return self._save(dataclasses.replace(entity, labels=labels))
 
     def delete(self, kind: Kind, key: str) -> None:
         with self._lock:
