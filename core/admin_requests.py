@@ -5,7 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from core.errors import InvalidRequest
 from core.models import API_VERSION_FIELDS
@@ -72,12 +82,21 @@ class UpdatePrompt(VersionFields):
     patch: StrictBool = False
 
 
+def _whole_number(value: Any) -> Any:
+    """Portkey's spec types a version number as `number`: a whole float (`2.0`) is that version."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class MakeDefault(_Body):
     version: StrictInt = Field(ge=1)
 
+    _whole = field_validator("version", mode="before")(_whole_number)
+
 
 class LabelVersion(_Body):
-    label_id: StrictStr = Field(min_length=1)
+    label_id: StrictStr | None = Field(..., min_length=1)  # null takes every label off the version (the SDK's way)
 
 
 class CreateLabel(_Body):
@@ -124,12 +143,13 @@ class AzureDeployment(BaseModel):
 
 
 class VirtualKeyFields(_Body):
-    """What create and update share. Portkey's limit fields are accepted and not enforced (or stored).
+    """What create and update share. Portkey's limit fields are stored and returned, not enforced.
 
     Built on first use (`defer_build`), not at import: a cold start that never manages bindings skips it.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, protected_namespaces=(),
+                              populate_by_name=False)
 
     name: StrictStr | None = Field(default=None, min_length=1, max_length=255)
     key: StrictStr | None = Field(default=None, max_length=8192)  # the provider secret: to the secret store only
@@ -147,11 +167,14 @@ class VirtualKeyFields(_Body):
     anthropic_version: StrictStr | None = Field(default=None, max_length=64)
     anthropicVersion: StrictStr | None = Field(default=None, max_length=64)
     deploymentConfig: list[AzureDeployment] | None = None
-    # Sent by the SDK or Portkey's docs; accepted for compatibility, not enforced by cuecard.
+    # Portkey's fields (core.virtual_keys.PORTKEY_FIELDS): stored and returned as sent, not enforced by cuecard.
     workspace_id: StrictStr | None = None
     usage_limits: dict[str, Any] | None = None
     rate_limits: list[Any] | None = None
     expires_at: StrictStr | None = None
+    reset_usage: StrictInt | StrictFloat | None = None
+    model_config_: dict[str, Any] | None = Field(default=None, alias="model_config")  # pydantic owns `model_config`
+    secret_mappings: list[dict[str, Any]] | None = None
 
 
 class CreateVirtualKey(VirtualKeyFields):
@@ -173,6 +196,12 @@ class ListQuery(_Body):
     search: str | None = None
     current_page: int = Field(default=0, ge=0)
     page_size: int = Field(default=100, ge=1, le=1000)
+
+    def in_workspace(self, own: str | None) -> bool:
+        """The one workspace rule of every list (prompts, partials, labels, virtual keys): `workspace_id=W`
+        keeps what belongs to W and what belongs to no workspace. cuecard serves one workspace, and Portkey's
+        SDK creates prompts without a workspace_id: those are in every workspace, as the built-in labels are."""
+        return not self.workspace_id or own is None or own == self.workspace_id
 
 
 def parse_body(model: type[T], body: Any) -> T:

@@ -111,7 +111,7 @@ class PromptService:
         defaults.update(version.parameters)
         for field in _TOOL_FIELDS:
             value = getattr(version, field)
-            if value is not None:
+            if value is not None and value != []:  # an empty list means none; providers refuse `"tools": []`
                 defaults[field] = value
         if "messages" in request.overrides:
             return merge_parameters(defaults, request.overrides)
@@ -199,10 +199,16 @@ class PromptService:
     def get_prompt(self, key: str, version: str | None = None) -> dict[str, Any]:
         entity = self._templates.get_entity(Kind.PROMPT, key)
         number = _version_number(version, entity) if version is not None else (entity.published_version or entity.latest_version)
-        return views.prompt_detail(entity, self._templates.get_version(Kind.PROMPT, entity.id, number))
+        return views.prompt_detail(entity, self._templates.get_version(Kind.PROMPT, entity.id, number),
+                                   self._label_ids())
 
     def list_prompts(self, query: Mapping[str, str]) -> dict[str, Any]:
-        return self._list(Kind.PROMPT, query)
+        options = parse_query(ListQuery, dict(query))
+        entities = self._filtered(Kind.PROMPT, options)
+        start = options.current_page * options.page_size
+        items = [views.prompt_list_item(entity, self._shown_version(entity))
+                 for entity in entities[start : start + options.page_size]]
+        return views.page(items, total=len(entities))
 
     def delete_prompt(self, key: str) -> dict[str, Any]:
         self._templates.delete(Kind.PROMPT, key)
@@ -216,18 +222,24 @@ class PromptService:
     def list_versions(self, kind: Kind, key: str) -> dict[str, Any]:
         entity = self._templates.get_entity(kind, key)
         versions = self._templates.list_versions(kind, entity.id)
-        return views.page([views.version_view(entity, version) for version in versions])
+        label_ids = self._label_ids()
+        return views.page([views.version_view(entity, version, label_ids) for version in versions])
 
     def get_version(self, key: str, version_ref: str) -> dict[str, Any]:
         entity = self._templates.get_entity(Kind.PROMPT, key)
-        return views.version_view(entity, self._find_version(entity, version_ref))
+        return views.prompt_version_detail(entity, self._find_version(entity, version_ref), self._label_ids())
 
     def label_version(self, key: str, version_ref: str, body: Any) -> dict[str, Any]:
         request = parse_body(LabelVersion, body)
-        label = self._labels.get_label(request.label_id)
+        label = self._labels.get_label(request.label_id) if request.label_id is not None else None
         entity = self._templates.get_entity(Kind.PROMPT, key)
         version = self._find_version(entity, version_ref)
-        self._templates.set_label(entity.id, version.version, label.name)
+        if label is not None:
+            self._templates.set_label(entity.id, version.version, label.name)
+            return {}
+        for name, number in entity.labels.items():  # SDK versions.update(label_id=None): unlabel this version
+            if number == version.version:
+                self._templates.remove_label(entity.id, name)
         return {}
 
     def _find_version(self, entity: Entity, version_ref: str) -> TemplateVersion:
@@ -248,12 +260,17 @@ class PromptService:
         request = parse_body(UpdatePartial, body)
         entity = self._templates.get_entity(Kind.PARTIAL, key)
         answer: dict[str, Any] = {"id": entity.id, "slug": entity.slug, "object": "partial"}
-        if request.string is not None:
-            description = request.version_description or request.description
+        description = request.version_description or request.description
+        if request.string is not None or description is not None:
+            # A description is a version's (Portkey's create names it `version_description`, its partial
+            # versions `description`); versions are immutable, so a description alone is a new version of the
+            # latest string, answered with its `prompt_partial_version_id` as Portkey's update answers.
             version = self._templates.append_version(
-                Kind.PARTIAL, entity.id, lambda _latest: self._draft({"string": request.string, "version_description": description})
-            )
-            answer.update(version_id=version.version_id, version=version.version)
+                Kind.PARTIAL, entity.id,
+                lambda latest: self._draft({"string": request.string if request.string is not None else latest.string,
+                                            "version_description": description}))
+            answer.update(version_id=version.version_id, prompt_partial_version_id=version.version_id,
+                          version=version.version)
         changes: dict[str, Any] = {}
         if request.name is not None:
             changes["name"] = request.name
@@ -274,8 +291,7 @@ class PromptService:
         start = options.current_page * options.page_size
         details = []
         for entity in entities[start : start + options.page_size]:
-            number = entity.published_version or entity.latest_version
-            details.append(views.partial_detail(entity, self._templates.get_version(Kind.PARTIAL, entity.id, number)))
+            details.append(views.partial_detail(entity, self._shown_version(entity)))
         return views.page(details, total=len(entities))
 
     def delete_partial(self, key: str, force: bool = False) -> dict[str, Any]:
@@ -332,7 +348,11 @@ class PromptService:
 
     def list_labels(self, query: Mapping[str, str]) -> dict[str, Any]:
         options = parse_query(ListQuery, dict(query))
-        labels = [views.label_view(label) for label in self._labels.list_labels()]
+        found = [label for label in self._labels.list_labels() if options.in_workspace(label.workspace_id)]
+        if options.search:
+            needle = options.search.casefold()
+            found = [label for label in found if needle in label.name.casefold()]
+        labels = [views.label_view(label) for label in found]
         start = options.current_page * options.page_size
         return views.page(labels[start : start + options.page_size], total=len(labels))
 
@@ -357,16 +377,17 @@ class PromptService:
 
     # --- shared --------------------------------------------------------------------------------
 
-    def _list(self, kind: Kind, query: Mapping[str, str]) -> dict[str, Any]:
-        options = parse_query(ListQuery, dict(query))
-        entities = self._filtered(kind, options)
-        start = options.current_page * options.page_size
-        return views.page([views.prompt_summary(e) for e in entities[start : start + options.page_size]], total=len(entities))
+    def _shown_version(self, entity: Entity) -> TemplateVersion:
+        """The version a list shows: the published one, else the latest."""
+        return self._templates.get_version(entity.kind, entity.id, entity.published_version or entity.latest_version)
+
+    def _label_ids(self) -> dict[str, str]:
+        """Label name -> id, for the `label_id` fields of versions (built-in labels' ids are their names)."""
+        return {label.name: label.id for label in self._labels.list_labels()}
 
     def _filtered(self, kind: Kind, options: ListQuery) -> list[Entity]:
         entities = self._templates.list_entities(kind, collection_id=options.collection_id)
-        if options.workspace_id:
-            entities = [e for e in entities if e.workspace_id == options.workspace_id]
+        entities = [e for e in entities if options.in_workspace(e.workspace_id)]
         if options.search:
             needle = options.search.casefold()
             entities = [e for e in entities if needle in e.name.casefold() or needle in e.slug]

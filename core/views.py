@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from core.models import CONTENT_FIELDS, Entity, Label, TemplateVersion
+from core.models import CONTENT_FIELDS, Entity, Kind, Label, TemplateVersion
 
 
 def _version_fields(version: TemplateVersion) -> dict[str, Any]:
@@ -15,12 +15,25 @@ def _version_fields(version: TemplateVersion) -> dict[str, Any]:
             shown[name] = dict(value)
         elif isinstance(value, tuple):
             shown[name] = list(value)
-    shown["is_raw_template"] = 1 if version.is_raw_template else 0
+    shown["is_raw_template"] = version.is_raw_template  # a boolean, as Portkey's spec says
+    for name in ("tools", "functions"):  # arrays in the spec: never null
+        if shown[name] is None:
+            shown[name] = []
     return shown
 
 
 def labels_of(entity: Entity, version: int) -> list[str]:
     return sorted(name for name, number in entity.labels.items() if number == version)
+
+
+def _label_id(entity: Entity, version: int, label_ids: Mapping[str, str]) -> str | None:
+    """Portkey's one `label_id` of a version: the id of the first (by name) of its labels, or None."""
+    names = labels_of(entity, version)
+    return label_ids.get(names[0], names[0]) if names else None
+
+
+# Portkey has version statuses `active` and `archived`; cuecard archives no version.
+VERSION_STATUS = "active"
 
 
 def prompt_summary(entity: Entity) -> dict[str, Any]:
@@ -40,33 +53,68 @@ def prompt_summary(entity: Entity) -> dict[str, Any]:
     }
 
 
-def prompt_detail(entity: Entity, version: TemplateVersion) -> dict[str, Any]:
-    """A prompt with one version's fields flattened at the top level, as Portkey's retrieve answers."""
+def prompt_list_item(entity: Entity, shown: TemplateVersion) -> dict[str, Any]:
+    """A prompt in a list: the summary plus Portkey's `model`, the shown (published) version's."""
+    return {**prompt_summary(entity), "model": shown.model}
+
+
+def prompt_detail(entity: Entity, version: TemplateVersion, label_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A prompt with one version's fields flattened at the top level: Portkey's `Prompt` object, as its
+    retrieve (and its versions.retrieve) answers. `label_ids`: label name -> id."""
     return {
         **prompt_summary(entity),
         "prompt_metadata": dict(entity.metadata),
         "prompt_version": version.version,
         "prompt_version_id": version.version_id,
+        "prompt_version_status": VERSION_STATUS,
         "prompt_version_description": version.description,
+        "prompt_version_label_id": _label_id(entity, version.version, label_ids or {}),
         "prompt_version_labels": labels_of(entity, version.version),
         "prompt_version_created_at": version.created_at,
         **_version_fields(version),
     }
 
 
-def version_view(entity: Entity, version: TemplateVersion) -> dict[str, Any]:
+def prompt_version_detail(entity: Entity, version: TemplateVersion, label_ids: Mapping[str, str]) -> dict[str, Any]:
+    """versions.retrieve: Portkey's `Prompt` object for this version (`id` is the prompt's), plus cuecard's
+    `version_id`, `labels` and `is_published`."""
     return {
+        **prompt_detail(entity, version, label_ids),
+        "version_id": version.version_id,
+        "labels": labels_of(entity, version.version),  # the prompt's label map is under `prompt_version_labels`
+        "is_published": entity.published_version == version.version,
+    }
+
+
+def version_view(entity: Entity, version: TemplateVersion, label_ids: Mapping[str, str]) -> dict[str, Any]:
+    """An item of versions.list: Portkey's `PromptVersionSummary` (a prompt's) or `PromptPartialVersion`
+    (a partial's), plus cuecard's flat version fields."""
+    content = _version_fields(version)
+    shown = {
         "id": version.version_id,
         "prompt_id": entity.id,
         "slug": entity.slug,
         "prompt_version": version.version,
         "prompt_version_description": version.description,
+        "prompt_description": version.description,
+        "prompt_template": {name: value for name, value in content.items() if name != "variables"},
+        "label_id": _label_id(entity, version.version, label_ids),
         "labels": labels_of(entity, version.version),
         "is_published": entity.published_version == version.version,
+        "status": VERSION_STATUS,
+        "prompt_version_status": VERSION_STATUS,
         "created_at": version.created_at,
-        **_version_fields(version),
-        "object": f"{entity.kind.value}_version",
+        **content,
+        "object": entity.kind.value,
     }
+    if entity.kind is Kind.PARTIAL:
+        shown.update(
+            prompt_partial_id=entity.id,
+            prompt_partial_version_id=version.version_id,
+            version=str(version.version),  # a string in Portkey's spec (PromptPartialVersion)
+            description=version.description,
+        )
+    return shown
 
 
 def partial_detail(entity: Entity, version: TemplateVersion) -> dict[str, Any]:
@@ -81,6 +129,7 @@ def partial_detail(entity: Entity, version: TemplateVersion) -> dict[str, Any]:
         "variables": list(version.variables),
         "version": version.version,
         "version_id": version.version_id,
+        "prompt_partial_version_id": version.version_id,
         "version_description": version.description,
         "latest_version": entity.latest_version,
         "published_version": entity.published_version,
@@ -96,9 +145,12 @@ def label_view(label: Label) -> dict[str, Any]:
         "name": label.name,
         "description": label.description,
         "color_code": label.color_code,
+        "organisation_id": None,  # cuecard has no organisations
         "workspace_id": label.workspace_id,
         "is_universal": label.builtin,
+        "status": "active",
         "created_at": label.created_at,
+        "last_updated_at": label.created_at,  # the label stores keep no update time
         "object": "label",
     }
 

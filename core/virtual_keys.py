@@ -64,6 +64,20 @@ _CONFIG_FIELDS = (
 )
 
 
+# Portkey's own fields of a virtual key (its spec's `VirtualKeys`): kept in `config` under these names, as
+# sent, and shown at the top level of every answer; cuecard enforces none of them. API name -> request field.
+PORTKEY_FIELDS = {
+    "workspace_id": "workspace_id",
+    "usage_limits": "usage_limits",
+    "rate_limits": "rate_limits",
+    "expires_at": "expires_at",
+    "reset_usage": "reset_usage",
+    "model_config": "model_config_",
+    "secret_mappings": "secret_mappings",
+}
+_ARRAY_FIELDS = ("rate_limits", "secret_mappings")  # arrays in the spec: [] when none was sent
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -105,7 +119,8 @@ def virtual_key_view(binding: VirtualKey) -> dict[str, Any]:
         "masked_api_key": binding.masked_key,  # Portkey's name for it
         "custom_host": binding.custom_host,
         "headers": mask_headers(binding.headers),
-        "config": _plain(binding.config),
+        "config": {name: _plain(value) for name, value in binding.config.items() if name not in PORTKEY_FIELDS},
+        **{name: _plain(binding.config.get(name, [] if name in _ARRAY_FIELDS else None)) for name in PORTKEY_FIELDS},
         "created_at": binding.created_at,
         "updated_at": binding.updated_at,
         "object": OBJECT,
@@ -163,7 +178,7 @@ class VirtualKeyService:
 
     def list(self, query: Mapping[str, str]) -> dict[str, Any]:
         options = parse_query(ListQuery, dict(query))
-        bindings = self._store.list_virtual_keys()
+        bindings = [b for b in self._store.list_virtual_keys() if options.in_workspace(b.config.get("workspace_id"))]
         if options.search:
             needle = options.search.casefold()
             bindings = [b for b in bindings if needle in b.name.casefold() or needle in b.slug]
@@ -342,7 +357,8 @@ def _headers(headers: Mapping[str, str], *, current: Mapping[str, str] | None = 
 def _config_changes(request: VirtualKeyFields) -> dict[str, Any]:
     """Provider options sent in `request`: config key -> value, or None for one sent as "" (to clear it)."""
     given = request.model_fields_set
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = {name: getattr(request, field) for name, field in PORTKEY_FIELDS.items()
+                               if field in given and getattr(request, field) is not None}
     for target, snake, camel in _CONFIG_FIELDS:
         values = {field: getattr(request, field) for field in (snake, camel) if field in given}
         values = {field: value for field, value in values.items() if value is not None}

@@ -155,6 +155,8 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
         app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/render", render, methods=["POST"]))
         if completions is not None:  # without a provider setup the route does not exist (404)
             app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/completions", complete, methods=["POST"]))
+            # Portkey's deprecated generations API, which older SDKs call: the same call as completions.
+            app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/generate", complete, methods=["POST"]))
 
     # --- partials (before /prompts/{id} so "partials" is not read as a prompt id) ------------
 

@@ -110,6 +110,7 @@ class Operation:
     ok_headers: tuple[str, ...] = ()
     stream: bool = False
     description: str = ""
+    deprecated: bool = False
 
 
 _PROMPT_HEADERS = ("x-cuecard-prompt-id", "x-cuecard-prompt-slug", "x-cuecard-prompt-version")
@@ -129,6 +130,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description="Renders the prompt and sends it to the provider of its virtual key. With `\"stream\": true` "
                     "the answer is server-sent events (`data: {chunk}` frames, then `data: [DONE]`). A provider's "
                     "4xx passes through with its status and message; its failures are 502, its timeouts 504."),
+    ("POST", "/prompts/{prompt_id}/generate"): Operation(
+        "createPromptGeneration", "Run a prompt (deprecated alias of completions)", "Prompts", "complete", _COMPLETE,
+        "PromptRequest", False, path_kinds=_REF, ok="Object", ok_headers=_PROMPT_HEADERS, stream=True, deprecated=True,
+        description="Portkey's deprecated generations API, which older SDKs call: the same call, body and answer as "
+                    "`POST /prompts/{prompt_id}/completions`. Use completions."),
     ("POST", "/prompts"): Operation("createPrompt", "Create a prompt", "Prompts", "write", _WRITE, "CreatePrompt"),
     ("GET", "/prompts"): Operation("listPrompts", "List prompts", "Prompts", "write", _AUTH, query=LIST_QUERY),
     ("GET", "/prompts/{prompt_id}"): Operation("getPrompt", "Get a prompt", "Prompts", "write", _READ_ONE,
@@ -274,6 +280,10 @@ def _component_schemas() -> dict[str, Any]:
         schemas[name]["properties"]["slug"] = slug
     schemas["CreateVirtualKey"]["properties"]["provider"] = {"type": "string", "enum": list(PROVIDERS)}
     schemas["UpdateVirtualKey"]["properties"]["provider"] = _nullable({"type": "string", "enum": list(PROVIDERS)})
+    # `_whole_number`: Portkey's spec types the version as `number`; a whole float (`2.0`) is that version.
+    schemas["MakeDefault"]["properties"]["version"] = {
+        "type": "number", "minimum": 1, "multipleOf": 1,
+        "description": "The version number to publish; a whole number, `2` or `2.0`."}
     schemas["CreateLabel"]["properties"]["name"] = {"type": "string", "pattern": LABEL_NAME_PATTERN}
     schemas["UpdateLabel"]["properties"]["name"] = _nullable({"type": "string", "pattern": LABEL_NAME_PATTERN})
     schemas["PromptRequest"] = {
@@ -341,6 +351,8 @@ def _operation(operation: Operation, path: str) -> dict[str, Any]:
         doc["security"] = []
     if description:
         doc["description"] = description
+    if operation.deprecated:
+        doc["deprecated"] = True
     parameters = []
     for name in _path_names(path):
         kind = PATH_PARAMETERS[operation.path_kinds.get(name, name)]
@@ -387,7 +399,8 @@ def build_openapi(routes: Iterable[Any], *, title: str, version: str) -> dict[st
             "description": "Portkey's Prompts API, self-hosted. Every route also answers without the `/v1` prefix. "
                            "Send the API key as `x-portkey-api-key: <key>` or `Authorization: Bearer <key>`; "
                            "each route names the scope it needs. Every error is OpenAI's error shape. Integers are JSON integers: "
-                           "`2.0` is refused where an integer is expected.",
+                           "`2.0` is refused where an integer is expected, except a makeDefault `version`, "
+                           "which Portkey's spec types as a number.",
         },
         "paths": paths,
         "components": {

@@ -108,9 +108,9 @@ def test_errors_are_the_openai_shape_and_422_only_where_it_happens(spec) -> None
                 assert response["content"]["application/json"]["schema"] == {
                     "$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
         has_422 = "422" in operation["responses"]
-        assert has_422 == path.endswith(("/render", "/completions")), (method, path)
+        assert has_422 == path.endswith(("/render", "/completions", "/generate")), (method, path)
         assert ("413" in operation["responses"]) == ("requestBody" in operation), (method, path)
-        assert ("502" in operation["responses"]) == path.endswith("/completions"), (method, path)
+        assert ("502" in operation["responses"]) == path.endswith(("/completions", "/generate")), (method, path)
 
 
 def test_the_docs_page_is_served(app) -> None:
@@ -125,3 +125,13 @@ def test_without_completions_the_route_is_neither_served_nor_documented() -> Non
     assert "/v1/prompts/{prompt_id}/completions" not in client.get("/openapi.json").json()["paths"]
     response = client.post("/v1/prompts/x/completions", json={})
     assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_url"
+
+
+def test_make_default_takes_a_number_as_portkeys_spec_says(spec) -> None:
+    version = spec["components"]["schemas"]["MakeDefault"]["properties"]["version"]
+    assert version["type"] == "number" and version["multipleOf"] == 1 and version["minimum"] == 1
+
+
+def test_the_generations_alias_is_deprecated_and_nothing_else_is(spec) -> None:
+    deprecated = {(method, path) for method, path, operation in operations(spec) if operation.get("deprecated")}
+    assert deprecated == {("POST", "/v1/prompts/{prompt_id}/generate")}

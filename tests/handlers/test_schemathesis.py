@@ -44,7 +44,7 @@ EXAMPLES = int(os.environ.get("CUECARD_FUZZ_EXAMPLES", "8"))
 CAMPAIGN = bool(os.environ.get("CUECARD_FUZZ_REPORT"))  # set by ./dev fuzz
 SEMANTIC_400 = ("createPrompt", "updatePrompt", "createPromptPartial", "updatePromptPartial", "updatePromptVersion",
                 "updateLabel", "deleteLabel", "createVirtualKey", "updateVirtualKey")
-RENDERS = ("createPromptRender", "createPromptCompletion")
+RENDERS = ("createPromptRender", "createPromptCompletion", "createPromptGeneration")
 POSITIVE = ["2xx", "401", "403", "404", "409", "429", "5xx"]  # schemathesis' default, spelled out
 
 

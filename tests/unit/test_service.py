@@ -449,7 +449,7 @@ def test_fields_are_stored_on_version_1(service):
     assert detail["template_metadata"] == {"team": "x"}
     assert detail["prompt_metadata"] == {"owner": "me"}
     assert detail["collection_id"] == "support"
-    assert detail["is_raw_template"] == 0
+    assert detail["is_raw_template"] is False
 
 
 @pytest.mark.parametrize("string", ["{{#a}}unclosed", chat("{{#a}}unclosed"), "{{/a}}", "{{<parent}}{{/parent}}"])
@@ -539,7 +539,7 @@ def test_missing_name_is_400(service):
 @pytest.mark.parametrize("flag", [1, True])
 def test_is_raw_template_accepts_1(service, flag):
     prompt = create(service, string=RAW, is_raw_template=flag)
-    assert service.get_version(prompt["id"], "1")["is_raw_template"] == 1
+    assert service.get_version(prompt["id"], "1")["is_raw_template"] is True
     assert service.get_version(prompt["id"], "1")["variables"] == ["tone", "history"]
 
 
@@ -600,7 +600,7 @@ def test_patch_fills_missing_fields_from_the_latest(service):
 def test_patch_keeps_raw_flag(service):
     prompt = create(service, string=RAW, is_raw_template=1)
     service.update_prompt(prompt["id"], {"patch": True, "parameters": {}})
-    assert service.get_version(prompt["id"], "2")["is_raw_template"] == 1
+    assert service.get_version(prompt["id"], "2")["is_raw_template"] is True
 
 
 def test_update_validates_the_new_version(service):
@@ -702,6 +702,43 @@ def test_list_filters_by_workspace(service):
     assert [p["id"] for p in service.list_prompts({"workspace_id": "ws1"})["data"]] == [a["id"]]
 
 
+def test_entries_of_no_workspace_are_in_every_workspace(service):
+    # The SDK creates prompts without a workspace_id; a workspace filter must still find them.
+    mine = create(service, workspace_id="ws1")
+    create(service, workspace_id="ws2")
+    shared = create(service)
+    assert [p["id"] for p in service.list_prompts({"workspace_id": "ws1"})["data"]] == [mine["id"], shared["id"]]
+    partial = service.create_partial({"name": "p", "string": "x"})
+    service.create_partial({"name": "q", "string": "y", "workspace_id": "ws2"})
+    assert [p["id"] for p in service.list_partials({"workspace_id": "ws1"})["data"]] == [partial["id"]]
+    service.create_label({"name": "theirs", "workspace_id": "ws2"})
+    service.create_label({"name": "ours", "workspace_id": "ws1"})
+    names = [label["name"] for label in service.list_labels({"workspace_id": "ws1"})["data"]]
+    assert names == ["production", "staging", "development", "ours"]
+
+
+def test_list_items_carry_the_shown_versions_model(service):
+    prompt = create(service, model="gpt-4o")
+    service.update_prompt(prompt["id"], {"patch": True, "model": "gpt-4.1"})
+    assert service.list_prompts({})["data"][0]["model"] == "gpt-4o"  # the published version's
+    service.publish_prompt(prompt["id"], {"version": 2})
+    assert service.list_prompts({})["data"][0]["model"] == "gpt-4.1"
+
+
+def test_retrieve_carries_the_version_status_and_label_id(service):
+    prompt = create(service)
+    detail = service.get_prompt(prompt["id"])
+    assert detail["prompt_version_status"] == "active" and detail["prompt_version_label_id"] is None
+    qa = service.create_label({"name": "qa"})
+    service.label_version(prompt["id"], "1", {"label_id": qa["id"]})
+    assert service.get_prompt(prompt["id"])["prompt_version_label_id"] == qa["id"]
+
+
+def test_an_empty_tools_list_is_not_sent(service):
+    prompt = create(service, tools=[])
+    assert "tools" not in render(service, prompt["id"])
+
+
 def test_delete_hides_the_prompt(service, store):
     keep = create(service, name="keep")
     gone = create(service, name="gone")
@@ -767,8 +804,44 @@ def test_list_versions_newest_first(service):
     assert [v["prompt_version_description"] for v in data] == ["three", "two", "one"]
     assert [v["labels"] for v in data] == [[], ["production", "staging"], []]
     assert [v["is_published"] for v in data] == [False, False, True]
-    assert all(v["prompt_id"] == prompt["id"] and v["object"] == "prompt_version" for v in data)
+    assert all(v["prompt_id"] == prompt["id"] and v["object"] == "prompt" for v in data)
     assert data[2]["id"] == prompt["version_id"]
+
+
+def test_version_list_items_carry_portkeys_prompt_version_summary(service):
+    prompt = create(service, version_description="one", tools=None)
+    qa = service.create_label({"name": "qa"})
+    service.label_version(prompt["id"], "1", {"label_id": qa["id"]})
+    item = service.list_versions(Kind.PROMPT, prompt["id"])["data"][0]
+    assert item["id"] == prompt["version_id"] and item["prompt_id"] == prompt["id"] and item["prompt_version"] == 1
+    assert item["prompt_description"] == "one"
+    assert item["label_id"] == qa["id"] and is_uuid(item["label_id"])
+    assert item["status"] == "active" and item["object"] == "prompt"
+    template = item["prompt_template"]
+    assert template["string"] == CHAT and template["model"] == "gpt-4o-mini"
+    assert template["parameters"] == {"temperature": 0.2, "max_tokens": 100}
+    assert template["is_raw_template"] is False and template["tools"] == [] and template["functions"] == []
+    unlabelled = service.update_prompt(prompt["id"], {"patch": True, "string": chat("v2")})
+    assert service.list_versions(Kind.PROMPT, prompt["id"])["data"][0]["label_id"] is None
+    assert unlabelled["version"] == 2
+
+
+def test_version_retrieve_is_portkeys_prompt_object(service):
+    prompt = create(service, version_description="one", collection_id="support")
+    update = service.update_prompt(prompt["id"], {"patch": True, "string": chat("v2"), "version_description": "two"})
+    service.label_version(prompt["id"], "2", {"label_id": "staging"})
+    version = service.get_version(prompt["slug"], update["prompt_version_id"])
+    assert version["id"] == prompt["id"] and version["slug"] == prompt["slug"] and version["name"] == "Greeting"
+    assert version["collection_id"] == "support" and version["status"] == "active"
+    assert version["prompt_version"] == 2 and version["prompt_version_id"] == update["prompt_version_id"]
+    assert version["prompt_version_status"] == "active" and version["prompt_version_description"] == "two"
+    assert version["prompt_version_label_id"] == "staging"  # a built-in label's id is its name
+    assert version["string"] == chat("v2") and version["is_raw_template"] is False
+    assert version["last_updated_at"] and version["created_at"]
+    assert version["version_id"] == update["prompt_version_id"] and version["labels"] == ["staging"]
+    assert version["is_published"] is False
+    first = service.get_version(prompt["id"], "1")
+    assert first["prompt_version_label_id"] is None and first["prompt_version_description"] == "one"
 
 
 def test_get_version_by_number_and_id(service):
@@ -777,7 +850,7 @@ def test_get_version_by_number_and_id(service):
     by_number = service.get_version(prompt["slug"], "2")
     by_id = service.get_version(prompt["id"], update["prompt_version_id"])
     assert by_number == by_id
-    assert by_id["id"] == update["prompt_version_id"] and by_id["string"] == chat("v2")
+    assert by_id["prompt_version_id"] == update["prompt_version_id"] and by_id["string"] == chat("v2")
     raises(VersionNotFound, service.get_version, prompt["id"], "3")
     raises(VersionNotFound, service.get_version, prompt["id"], str(uuid.uuid4()))
     raises(VersionNotFound, service.get_version, prompt["id"], "²")
@@ -864,6 +937,41 @@ def test_label_crud(service):
     assert service.list_labels({})["total"] == 3
 
 
+def test_labels_carry_portkeys_fields(service):
+    created = service.create_label({"name": "qa"})
+    label = service.get_label(created["id"])
+    assert label["status"] == "active" and label["last_updated_at"] == label["created_at"]
+    assert "organisation_id" in label
+    builtin = service.get_label("production")
+    assert builtin["status"] == "active" and builtin["last_updated_at"]
+
+
+def test_list_labels_searches_names(service):
+    service.create_label({"name": "qa-team"})
+    service.create_label({"name": "canary"})
+    assert [label["name"] for label in service.list_labels({"search": "QA"})["data"]] == ["qa-team"]
+    assert [label["name"] for label in service.list_labels({"search": "o"})["data"]] == ["production", "development"]
+    assert service.list_labels({"search": "QA"})["total"] == 1
+
+
+@pytest.mark.parametrize("version", [2.0, 2])
+def test_make_default_takes_a_whole_number(service, version):
+    prompt = create(service)
+    service.update_prompt(prompt["id"], {"patch": True, "string": chat("v2")})
+    assert service.publish_prompt(prompt["id"], {"version": version}) == {}
+    assert service.get_prompt(prompt["id"])["published_version"] == 2
+    partial = service.create_partial({"name": "p", "string": "x"})
+    service.update_partial(partial["id"], {"string": "y"})
+    assert service.publish_partial(partial["id"], {"version": version}) == {}
+    assert service.get_partial(partial["id"])["version"] == 2
+
+
+@pytest.mark.parametrize("version", [1.5, True, "2", 0.0])
+def test_make_default_refuses_what_is_no_version_number(service, version):
+    prompt = create(service)
+    assert raises(InvalidRequest, service.publish_prompt, prompt["id"], {"version": version}).param == "version"
+
+
 def test_list_labels_pages(service):
     for name in ("a1", "a2", "a3"):
         service.create_label({"name": name})
@@ -932,7 +1040,7 @@ def test_partial_crud(service):
     versions = service.list_versions(Kind.PARTIAL, created["id"])
     assert [v["prompt_version"] for v in versions["data"]] == [2, 1]
     assert [v["is_published"] for v in versions["data"]] == [False, True]
-    assert versions["data"][0]["object"] == "partial_version"
+    assert versions["data"][0]["object"] == "partial"
 
     assert service.publish_partial(created["slug"], {"version": 2}) == {}
     assert service.get_partial(created["id"])["version"] == 2
@@ -963,6 +1071,28 @@ def test_update_partial_description_alias(service):
     created = service.create_partial({"name": "Footer", "string": "Bye"})
     service.update_partial(created["id"], {"string": "Ciao", "description": "italian"})
     assert service.get_partial(created["id"], "2")["version_description"] == "italian"
+
+
+def test_update_partial_description_alone_is_a_new_version_of_the_latest_string(service):
+    created = service.create_partial({"name": "Footer", "string": "Bye", "version_description": "first"})
+    service.update_partial(created["id"], {"string": "Ciao"})
+    answer = service.update_partial(created["id"], {"description": "italian"})
+    assert answer["version"] == 3 and answer["prompt_partial_version_id"] == answer["version_id"]
+    third = service.get_partial(created["id"], "3")
+    assert third["string"] == "Ciao" and third["version_description"] == "italian"
+    assert service.get_partial(created["id"])["version"] == 1  # published stays where it was
+    assert service.list_versions(Kind.PARTIAL, created["id"])["data"][0]["description"] == "italian"
+
+
+def test_partial_versions_carry_portkeys_partial_version_fields(service):
+    created = service.create_partial({"name": "Footer", "string": "Bye", "version_description": "first"})
+    detail = service.get_partial(created["id"])
+    assert detail["prompt_partial_version_id"] == created["version_id"]
+    item = service.list_versions(Kind.PARTIAL, created["slug"])["data"][0]
+    assert item["prompt_partial_id"] == created["id"] and item["prompt_partial_version_id"] == created["version_id"]
+    assert item["version"] == "1" and item["description"] == "first" and item["slug"] == created["slug"]
+    assert item["string"] == "Bye" and item["prompt_version_status"] == "active" and item["object"] == "partial"
+    assert item["created_at"]
 
 
 def test_partial_template_errors_are_400(service):
@@ -999,3 +1129,14 @@ def test_patch_does_not_copy_the_previous_version_description(service):
 
 def test_the_slug_partials_is_reserved_for_the_route_of_that_name(service):
     raises(InvalidRequest, service.create_prompt, {"name": "P", "slug": "partials", "string": "hi"})
+
+
+def test_a_null_label_id_takes_every_label_off_that_version_and_only_that_version(service):
+    created = service.create_prompt({"name": "P", "string": "v1"})
+    service.update_prompt(created["id"], {"patch": True, "string": "v2"})
+    service.label_version(created["id"], "2", {"label_id": "production"})
+    service.label_version(created["id"], "2", {"label_id": "staging"})
+    service.label_version(created["id"], "1", {"label_id": "development"})
+    service.label_version(created["id"], "2", {"label_id": None})
+    assert service.get_prompt(created["id"])["labels"] == {"development": 1}
+    raises(InvalidRequest, service.label_version, created["id"], "2", {})  # absent is still an error

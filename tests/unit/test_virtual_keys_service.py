@@ -164,10 +164,41 @@ def test_every_field_the_sdk_sends_is_accepted(service) -> None:
     created = service.create(body)
     view = service.get(created["id"])
     assert view["config"] == {"api_version": "2024-10-21", "resource_name": "my-resource", "deployment": "gpt4o"}
+    assert view["workspace_id"] == "ws-1" and view["usage_limits"] == body["usage_limits"]
+    assert view["rate_limits"] == body["rate_limits"] and view["expires_at"] == body["expires_at"]
     # What update() sends.
     service.update(created["slug"], {"name": "Azure 2", "note": "m", "usage_limits": {"credit_limit": 5},
                                      "rate_limits": [{"type": "requests", "unit": "rpd", "value": 1}]})
-    assert service.get(created["id"])["name"] == "Azure 2"
+    view = service.get(created["id"])
+    assert view["name"] == "Azure 2" and view["usage_limits"] == {"credit_limit": 5}
+    assert view["rate_limits"] == [{"type": "requests", "unit": "rpd", "value": 1}]
+    assert view["expires_at"] == body["expires_at"] and view["config"]["resource_name"] == "my-resource"
+
+
+def test_portkeys_fields_are_stored_in_config_and_returned_at_the_top_level(service, store) -> None:
+    created = service.create(openai())
+    view = service.get(created["id"])
+    assert (view["rate_limits"], view["secret_mappings"]) == ([], [])  # arrays, never null
+    assert view["usage_limits"] is None and view["model_config"] is None and view["reset_usage"] is None
+    fields = {"usage_limits": {"credit_limit": 10}, "rate_limits": [{"type": "requests", "unit": "rpm", "value": 5}],
+              "expires_at": "2030-01-01T00:00:00Z", "reset_usage": 0, "model_config": {"custom": "x"},
+              "secret_mappings": [{"target_field": "key", "secret_reference_id": "ref-1"}]}
+    service.update(created["id"], fields)
+    view = service.get(created["slug"])
+    assert {name: view[name] for name in fields} == fields
+    assert view["config"] == {}  # provider options only
+    assert {name: store.bindings[created["id"]].config[name] for name in fields} == fields
+    assert service.list({})["data"][0]["model_config"] == {"custom": "x"}
+    created = service.create(openai(name="second", reset_usage=1.5, model_config={"a": 1}))
+    assert service.get(created["id"])["reset_usage"] == 1.5 and service.get(created["id"])["model_config"] == {"a": 1}
+
+
+def test_list_filters_by_workspace_keeping_keys_of_no_workspace(service) -> None:
+    service.create(openai(name="Mine", workspace_id="ws1"))
+    service.create(openai(name="Theirs", workspace_id="ws2"))
+    service.create(openai(name="Shared"))
+    assert [v["name"] for v in service.list({"workspace_id": "ws1"})["data"]] == ["Mine", "Shared"]
+    assert len(service.list({})["data"]) == 3
 
 
 def test_azure_deployment_config_fills_the_default_deployment(service) -> None:
@@ -278,7 +309,7 @@ def test_update_with_nothing_to_change_writes_nothing(service, store, secrets) -
     created = service.create(openai())
     before = store.bindings[created["id"]]
     secrets.calls.clear()
-    service.update(created["id"], {"usage_limits": {"credit_limit": 1}})
+    service.update(created["id"], {"provider": "openai", "usage_limits": None})
     assert store.bindings[created["id"]] is before and secrets.calls == []
 
 
