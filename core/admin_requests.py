@@ -104,13 +104,29 @@ class CreateLabel(_Body):
     description: StrictStr | None = None
     color_code: StrictStr | None = None
     workspace_id: StrictStr | None = None
-    organization_id: StrictStr | None = None
+    organisation_id: StrictStr | None = None  # the spec's spelling
+    organization_id: StrictStr | None = None  # the SDK's spelling
+
+    @property
+    def organisation(self) -> str | None:
+        """The label's organisation, under whichever spelling was sent."""
+        return self.organisation_id or self.organization_id
 
 
 class UpdateLabel(_Body):
     name: StrictStr | None = None
     description: StrictStr | None = None
     color_code: StrictStr | None = None
+
+
+class CreateCollection(_Body):
+    name: StrictStr = Field(min_length=1, max_length=255)
+    workspace_id: StrictStr | None = None
+    parent_collection_id: StrictStr | None = None  # an id or slug; stored as the parent's id
+
+
+class UpdateCollection(_Body):
+    name: StrictStr = Field(min_length=1, max_length=255)
 
 
 class CreatePartial(_Body):

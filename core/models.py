@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, Mapping
@@ -122,6 +123,21 @@ class Entity:
 
 
 BUILTIN_LABELS: tuple[str, ...] = ("production", "staging", "development")
+_BUILTIN_NAMESPACE = uuid.UUID("5f1c2b0e-8d4a-5b7e-9c3f-0a6d2e4b8c17")
+
+
+def builtin_id(name: str) -> str:
+    """The fixed UUID of something that always exists (a built-in label, the default collection): the same in
+    every store and every install, so ids are UUIDs as Portkey's spec has them, while names stay accepted."""
+    return str(uuid.uuid5(_BUILTIN_NAMESPACE, name))
+
+
+BUILTIN_LABEL_IDS: dict[str, str] = {builtin_id(f"label:{name}"): name for name in BUILTIN_LABELS}
+
+
+def builtin_label_name(key: str) -> str | None:
+    """The built-in label a name or built-in id names, else None."""
+    return key if key in BUILTIN_LABELS else BUILTIN_LABEL_IDS.get(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +149,60 @@ class Label:
     color_code: str | None = None
     workspace_id: str | None = None
     builtin: bool = False
+    organisation_id: str | None = None
+    updated_at: str | None = None  # None until a store keeps it: then the creation time, or the last update's
+
+    @property
+    def last_updated_at(self) -> str:
+        return self.updated_at or self.created_at
+
+
+def builtin_label(name: str) -> Label:
+    """A built-in label as every store answers it: never stored, always there."""
+    return Label(id=builtin_id(f"label:{name}"), name=name, created_at="1970-01-01T00:00:00.000Z",
+                 description=f"Built-in {name} label", builtin=True)
+
+
+DEFAULT_COLLECTION = "default"  # the slug of the collection that always exists, and how prompts store it
+DEFAULT_COLLECTION_ID = builtin_id("collection:default")
+
+
+def is_default_collection(key: str | None) -> bool:
+    return key in (DEFAULT_COLLECTION, DEFAULT_COLLECTION_ID)
+
+
+def stored_collection(key: str) -> str:
+    """How an entity keeps its collection: the default one by its slug (as every stored prompt has it)."""
+    return DEFAULT_COLLECTION if is_default_collection(key) else key
+
+
+def shown_collection(key: str) -> str:
+    """How answers name an entity's collection: the default one by its UUID, as Portkey's spec types it."""
+    return DEFAULT_COLLECTION_ID if is_default_collection(key) else key
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """A folder of prompts and partials (Portkey's collection). `default` always exists and is never stored;
+    its slug is `default` and its id DEFAULT_COLLECTION_ID. The slug is fixed at creation; a rename changes
+    only the name."""
+
+    id: str
+    slug: str
+    name: str
+    created_at: str
+    updated_at: str
+    workspace_id: str | None = None
+    parent_collection_id: str | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.id == DEFAULT_COLLECTION_ID
+
+
+def default_collection() -> Collection:
+    return Collection(id=DEFAULT_COLLECTION_ID, slug=DEFAULT_COLLECTION, name="Default", created_at="1970-01-01T00:00:00.000Z",
+                      updated_at="1970-01-01T00:00:00.000Z")
 
 
 class Scope(str, Enum):

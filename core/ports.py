@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from core.models import ApiKeyRecord, DomainEvent, Entity, Kind, Label, TemplateVersion, VersionDraft, VirtualKey
+from core.models import (
+    ApiKeyRecord,
+    Collection,
+    DomainEvent,
+    Entity,
+    Kind,
+    Label,
+    TemplateVersion,
+    VersionDraft,
+    VirtualKey,
+)
 from core.references import Reference
 
 
@@ -77,6 +87,27 @@ class LabelStore(Protocol):
     def update_label(self, label_id: str, *, name: str | None, description: str | None, color_code: str | None) -> Label: ...
 
     def delete_label(self, label_id: str) -> None: ...
+
+
+class CollectionStore(Protocol):
+    """Collections. `key` is an id or a slug. `default` always exists (never stored); it cannot be renamed
+    or deleted (Conflict, code `default_collection`). An unknown one is NotFound (code `collection_not_found`)."""
+
+    def create_collection(self, collection: Collection) -> Collection:
+        """Stores a new collection; its id or slug already in use (or `default`) is a Conflict."""
+        ...
+
+    def get_collection(self, key: str) -> Collection: ...
+
+    def list_collections(self) -> list[Collection]:
+        """`default` first, then the others oldest first."""
+        ...
+
+    def update_collection(self, key: str, *, name: str, updated_at: str) -> Collection: ...
+
+    def delete_collection(self, key: str) -> None:
+        """Removes the collection (the caller checks first that nothing lives in it)."""
+        ...
 
 
 class ApiKeyStore(Protocol):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,8 +36,8 @@ from core.errors import (
     VirtualKeyNotFound,
 )
 from core.hyperparameters import PromptRequest, merge_parameters, parse_request_body, validate_parameters
-from core.models import API_VERSION_FIELDS, Entity, Kind, Label, TemplateVersion, VersionDraft
-from core.ports import LabelStore, TemplateStore, VirtualKeyStore
+from core.models import API_VERSION_FIELDS, Entity, Kind, Label, TemplateVersion, VersionDraft, stored_collection
+from core.ports import CollectionStore, LabelStore, TemplateStore, VirtualKeyStore
 from core.references import Reference, check_label_name, parse_reference
 from core.templating import (
     DEFAULT_LIMITS,
@@ -49,11 +51,19 @@ from core.templating import (
     template_kind,
     template_variables,
 )
+from core.ttl_cache import TtlCache
 
 # A version's fields by their API names (core.models defines them); an update without `patch` must bring
 # the first two.
 VERSION_FIELDS = tuple(API_VERSION_FIELDS)
 REQUIRED_UPDATE_FIELDS = ("string", "parameters")
+# Portkey's spec: `name`, `collection_id`, `version_description` and `virtual_key` "can always be updated
+# independently without affecting versioning". The first two (and workspace_id, prompt_metadata) are the
+# head's and never make a version. The last two live on a version, and versions are immutable: sent
+# without any other version field they make a new version copying the latest (as `patch: true` would).
+HEAD_FIELDS = {"name": "name", "collection_id": "collection_id", "workspace_id": "workspace_id",
+               "prompt_metadata": "metadata"}  # API name -> Entity field
+ANNOTATION_FIELDS = ("virtual_key", "version_description")
 _TOOL_FIELDS = ("tools", "tool_choice", "functions")
 _MAX_VERSION_DIGITS = 12  # as core.references: version numbers stay below 10**12
 _MAX_LISTED_DEPENDENTS = 20
@@ -87,13 +97,22 @@ class PromptService:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         virtual_keys: VirtualKeyStore | None = None,
         render_limits: RenderLimits = DEFAULT_LIMITS,
+        name_cache_ttl: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        collections: CollectionStore | None = None,
     ) -> None:
+        self._collections = collections  # None: a collection_id is stored unchecked
         self._templates = templates
         self._labels = labels
         self._now = now
         self._new_id = new_id
         self._virtual_keys = virtual_keys  # None: a prompt's virtual_key is stored unchecked
         self._render_limits = render_limits  # per render, partial lookups included
+        # `{{>name}}` lookups, for `name_cache_ttl` seconds (0: none cached): a prompt's collection by its
+        # id, and a collection's partial names (name -> id of the oldest partial of that name). Writes
+        # through this service drop the entries they change; other processes see them when they expire.
+        self._prompt_collections: TtlCache[str, str] = TtlCache(name_cache_ttl, 4096, clock)
+        self._partial_names: TtlCache[str, Mapping[str, str]] = TtlCache(name_cache_ttl, 1024, clock)
 
     # --- inference ---------------------------------------------------------------------------
 
@@ -121,8 +140,11 @@ class PromptService:
 
     def _render_template(self, version: TemplateVersion, variables: Mapping[str, Any]) -> tuple[str, Any]:
         budget = self._render_limits.budget()
-        partials = collect_partials(version.string, variables, self._fetch_partial, raw=version.is_raw_template,
-                                    budget=budget)
+
+        def fetch(tag: str) -> tuple[str, str] | None:
+            return self._fetch_partial(tag, version)
+
+        partials = collect_partials(version.string, variables, fetch, raw=version.is_raw_template, budget=budget)
         if version.is_raw_template:
             messages = render_raw(version.string, variables, partials, source=version.source, budget=budget)
             if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
@@ -134,14 +156,41 @@ class PromptService:
             return "messages", render_chat(version.string, variables, partials, budget=budget)
         return "prompt", render_text(version.string, variables, partials, budget=budget)
 
-    def _fetch_partial(self, tag: str) -> tuple[str, str] | None:
-        """A partial by tag; None (it renders empty) when it does not exist or the tag is no reference.
-        Misses are cached by the store like hits (infra/cache.py), so unknown tags cost no store read."""
+    def _fetch_partial(self, tag: str, rendering: TemplateVersion) -> tuple[str, str] | None:
+        """A partial by tag: by id, then by slug, then by name within the collection of the prompt being
+        rendered (`rendering`; nested partials too), any `@N`/`@latest`/`@label` selector applying. None (it
+        renders empty) when nothing matches. Id and slug misses are cached by the store (infra/cache.py),
+        names by this service, so unknown tags cost no store read while the caches live."""
         try:
-            version = self._templates.resolve(Kind.PARTIAL, parse_reference(tag, param="partial"))
-        except (InvalidReference, NotFound, ValueError):  # ValueError: a version number too long for int()
+            ref: Reference | None = parse_reference(tag, param="partial")
+        except (InvalidReference, ValueError):  # ValueError: a version number too long for int()
+            ref = None  # no id or slug, but it may be a name (`{{>Style guide}}`)
+        if ref is not None:
+            try:
+                version = self._templates.resolve(Kind.PARTIAL, ref)
+                return f"{version.entity_id}@{version.version}", version.string
+            except NotFound:
+                pass
+        partial_id = self._partial_by_name(ref.key if ref is not None else tag.strip(), rendering)
+        if partial_id is None:
+            return None
+        by_id = dataclasses.replace(ref, key=partial_id) if ref is not None else Reference(partial_id)
+        try:
+            version = self._templates.resolve(Kind.PARTIAL, by_id)
+        except NotFound:
             return None
         return f"{version.entity_id}@{version.version}", version.string
+
+    def _partial_by_name(self, name: str, rendering: TemplateVersion) -> str | None:
+        """The id of the oldest live partial called `name` in the rendered prompt's collection."""
+        if not name:
+            return None
+        try:
+            collection = self._prompt_collections.get_or_load(
+                rendering.entity_id, lambda: self._templates.get_entity(rendering.kind, rendering.entity_id).collection_id)
+        except NotFound:
+            return None  # deleted while rendering
+        return self._partial_names.get_or_load(collection, lambda: _names_in(self._templates, collection)).get(name)
 
     # --- prompts -------------------------------------------------------------------------------
 
@@ -149,45 +198,63 @@ class PromptService:
         request = parse_body(CreatePrompt, body)
         draft = self._draft(request.model_dump(include=set(VERSION_FIELDS)), check_chat=True)
         self._check_virtual_key(request.virtual_key)
+        self._check_collection(request.collection_id)
         entity = self._new_entity(Kind.PROMPT, request.name, request.slug, request.collection_id, request.workspace_id,
                                   request.prompt_metadata or {})
         version = self._templates.create(Kind.PROMPT, entity, draft)
         return {"id": entity.id, "slug": entity.slug, "version_id": version.version_id, "version": 1, "object": "prompt"}
 
     def update_prompt(self, key: str, body: Any) -> dict[str, Any]:
+        """Head fields change the head; version fields make one new version (see HEAD_FIELDS above).
+
+        Without `patch`, an update that sends a template field (any version field but `virtual_key` and
+        `version_description`) replaces the whole version, so it must carry `string` and `parameters`
+        (Portkey's strict mode). With `patch: true`, or when only `virtual_key` and/or
+        `version_description` are sent, the fields left out are copied from the latest version.
+        """
         request = parse_body(UpdatePrompt, body)
         given = request.model_fields_set
-        if not request.patch:
+        sent = {field: getattr(request, field) for field in VERSION_FIELDS if field in given}
+        changes = {target: getattr(request, source) for source, target in HEAD_FIELDS.items()
+                   if getattr(request, source) is not None}
+        versioned = [field for field, value in sent.items() if value is not None]
+        if not versioned and not changes:
+            raise InvalidRequest(
+                "An update must change something: send name, collection_id, workspace_id or prompt_metadata "
+                "(no new version), virtual_key or version_description (a new version copying the latest), "
+                "or string and parameters (a new version).",
+                param="string", code="missing_required_parameter",
+            )
+        copy_forward = request.patch or all(field in ANNOTATION_FIELDS for field in versioned)
+        if versioned and not copy_forward:
             missing = [field for field in REQUIRED_UPDATE_FIELDS if getattr(request, field) is None]
             if missing:
-                raise InvalidRequest(
-                    f"An update creates a new version and must carry {' and '.join(map(repr, missing))}. "
-                    'Send "patch": true to copy the fields you leave out from the latest version.',
-                    param=missing[0],
-                    code="missing_required_parameter",
-                )
-        sent = {field: getattr(request, field) for field in VERSION_FIELDS if field in given}
-        self._check_virtual_key(sent.get("virtual_key"))  # one copied forward by `patch` is not re-checked
+                raise InvalidRequest(_incomplete_update_message(missing, versioned), param=missing[0],
+                                     code="missing_required_parameter")
+        self._check_virtual_key(sent.get("virtual_key"))  # one copied forward is not re-checked
+        self._check_collection(changes.get("collection_id"))
+        if "collection_id" in changes:
+            changes["collection_id"] = stored_collection(changes["collection_id"])
 
         def build(latest: TemplateVersion) -> VersionDraft:
             fields = dict(sent)
-            if request.patch:
+            if copy_forward:
                 for field in VERSION_FIELDS:
                     # A description belongs to the version it describes; it is never copied forward.
                     if fields.get(field) is None and field != "version_description":
                         fields[field] = _version_field(latest, field)
-            # A string copied forward by `patch` was accepted when it was written: it is not re-judged.
+            # A string copied forward was accepted when it was written: it is not re-judged.
             return self._draft(fields, check_chat="string" in sent)
 
-        version = self._templates.append_version(Kind.PROMPT, key, build)
-        changes = {
-            target: getattr(request, source)
-            for source, target in (("name", "name"), ("collection_id", "collection_id"),
-                                   ("workspace_id", "workspace_id"), ("prompt_metadata", "metadata"))
-            if getattr(request, source) is not None
-        }
-        if changes:
-            self._templates.update_entity(Kind.PROMPT, key, changes)
+        version = self._templates.append_version(Kind.PROMPT, key, build) if versioned else None
+        head = self._templates.update_entity(Kind.PROMPT, version.entity_id if version else key, changes) \
+            if changes else None
+        if head is not None and "collection_id" in changes:
+            moved = head.id
+            self._prompt_collections.invalidate(lambda entity_id, _collection: entity_id == moved)
+        if version is None:  # no new version: the answer names the latest, which the update left as it was
+            head = head or self._templates.get_entity(Kind.PROMPT, key)
+            version = self._templates.get_version(Kind.PROMPT, head.id, head.latest_version)
         return {
             "id": version.entity_id,
             "slug": version.slug,
@@ -252,8 +319,12 @@ class PromptService:
     def create_partial(self, body: Any) -> dict[str, Any]:
         request = parse_body(CreatePartial, body)
         draft = self._draft({"string": request.string, "version_description": request.version_description})
+        self._check_collection(request.collection_id)
         entity = self._new_entity(Kind.PARTIAL, request.name, request.slug, request.collection_id, request.workspace_id, {})
-        version = self._templates.create(Kind.PARTIAL, entity, draft)
+        try:
+            version = self._templates.create(Kind.PARTIAL, entity, draft)
+        finally:
+            self._forget_partial_names()
         return {"id": entity.id, "slug": entity.slug, "version_id": version.version_id, "version": 1, "object": "partial"}
 
     def update_partial(self, key: str, body: Any) -> dict[str, Any]:
@@ -277,7 +348,10 @@ class PromptService:
         if request.status is not None:
             changes["metadata"] = {**entity.metadata, "status": request.status}
         if changes:
-            self._templates.update_entity(Kind.PARTIAL, entity.id, changes)
+            try:
+                self._templates.update_entity(Kind.PARTIAL, entity.id, changes)
+            finally:
+                self._forget_partial_names()
         return answer
 
     def get_partial(self, key: str, version: str | None = None) -> dict[str, Any]:
@@ -296,8 +370,9 @@ class PromptService:
 
     def delete_partial(self, key: str, force: bool = False) -> dict[str, Any]:
         """Deletes a partial; 409 while the published, latest or a labelled version of a live prompt or
-        partial includes it by slug or id (`{{>slug}}`, `{{>slug@N}}`, `{{>id}}`), unless `force`.
-        `{{>>var}}` names its partial at render time, so it is never counted as a use."""
+        partial includes it (`{{>slug}}`, `{{>slug@N}}`, `{{>id}}`, or `{{>name}}` from its own collection
+        when the name means this partial), unless `force`. `{{>>var}}` names its partial at render time, so
+        it is never counted as a use."""
         if not force:
             entity = self._templates.get_entity(Kind.PARTIAL, key)
             dependents = self._dependents(entity)
@@ -309,20 +384,35 @@ class PromptService:
                     "Remove it from those versions first, or delete with ?force=true (they then render it empty).",
                     param="partial_id",
                 )
-        self._templates.delete(Kind.PARTIAL, key)
+        try:
+            self._templates.delete(Kind.PARTIAL, key)
+        finally:
+            self._forget_partial_names()
         return {}
+
+    def _forget_partial_names(self) -> None:
+        """After a partial write (rare): every cached collection's names, as a name may have moved."""
+        self._partial_names.invalidate()
 
     def _dependents(self, partial: Entity) -> list[str]:
         """Which pointed-at versions of live prompts and partials include `partial`, as
         `prompt <slug> version <N> (published, label production)`."""
+        partials = self._templates.list_entities(Kind.PARTIAL)
+        keys = {entity.slug for entity in partials} | {entity.id for entity in partials}
+        owner = next((entity for entity in partials
+                      if entity.collection_id == partial.collection_id and entity.name == partial.name), partial)
+        # `{{>name}}` means this partial in its collection unless an older one holds the name or the name is
+        # some partial's slug or id (which win).
+        name = partial.name if owner.id == partial.id and partial.name not in keys else None
         found = []
         for kind in (Kind.PROMPT, Kind.PARTIAL):
-            for entity in self._templates.list_entities(kind):
+            for entity in partials if kind is Kind.PARTIAL else self._templates.list_entities(kind):
                 if entity.id == partial.id:
                     continue
+                by_name = name if entity.collection_id == partial.collection_id else None
                 for number, pointers in _pointed_versions(entity).items():
                     version = self._templates.get_version(kind, entity.id, number)
-                    if _includes(version, partial):
+                    if _includes(version, partial, by_name):
                         found.append(f"{kind.value} {entity.slug} version {number} ({', '.join(pointers)})")
         return found
 
@@ -342,6 +432,7 @@ class PromptService:
             description=request.description,
             color_code=request.color_code,
             workspace_id=request.workspace_id,
+            organisation_id=request.organisation,
         )
         created = self._labels.create_label(label)
         return {"id": created.id, "name": created.name, "object": "label"}
@@ -382,11 +473,12 @@ class PromptService:
         return self._templates.get_version(entity.kind, entity.id, entity.published_version or entity.latest_version)
 
     def _label_ids(self) -> dict[str, str]:
-        """Label name -> id, for the `label_id` fields of versions (built-in labels' ids are their names)."""
+        """Label name -> id, for the `label_id` fields of versions."""
         return {label.name: label.id for label in self._labels.list_labels()}
 
     def _filtered(self, kind: Kind, options: ListQuery) -> list[Entity]:
-        entities = self._templates.list_entities(kind, collection_id=options.collection_id)
+        collection = stored_collection(options.collection_id) if options.collection_id is not None else None
+        entities = self._templates.list_entities(kind, collection_id=collection)
         entities = [e for e in entities if options.in_workspace(e.workspace_id)]
         if options.search:
             needle = options.search.casefold()
@@ -405,10 +497,24 @@ class PromptService:
             updated_at=now,
             latest_version=1,
             published_version=1,
-            collection_id=collection_id,
+            collection_id=stored_collection(collection_id),
             workspace_id=workspace_id,
             metadata=dict(metadata),
         )
+
+    def _check_collection(self, key: str | None) -> None:
+        """A prompt or partial may only be put in a collection that exists (by id or slug; `default` does)."""
+        if key is None or self._collections is None:
+            return
+        try:
+            self._collections.get_collection(key)
+        except NotFound:
+            raise InvalidRequest(
+                f"collection_id {key[:80]!r} names no collection. Create it first with POST /v1/collections, "
+                "or leave collection_id out for the default collection.",
+                param="collection_id",
+                code="collection_not_found",
+            ) from None
 
     def _check_virtual_key(self, key: str | None) -> None:
         """A prompt may only name a virtual key (by id or slug) that exists. The value is not quoted:
@@ -455,6 +561,24 @@ class PromptService:
         return VersionDraft(version_id=self._new_id(), created_at=self._now(), **content)
 
 
+def _names_in(templates: TemplateStore, collection: str) -> dict[str, str]:
+    """Partial name -> id in `collection`; of partials sharing a name, the oldest (list order) holds it."""
+    names: dict[str, str] = {}
+    for entity in templates.list_entities(Kind.PARTIAL, collection_id=collection):
+        names.setdefault(entity.name, entity.id)
+    return names
+
+
+def _incomplete_update_message(missing: list[str], sent: list[str]) -> str:
+    return (
+        f"This update sends {', '.join(sorted(sent))}, which makes a new version; without \"patch\": true a new "
+        f"version is the whole version, so it must also carry {' and '.join(map(repr, missing))}. "
+        "With Portkey's SDK send both: prompts.update(id, string=..., parameters=...) (take the one you keep "
+        'from prompts.retrieve(id)). Over HTTP, send "patch": true to copy the fields you leave out from the '
+        "latest version. name, collection_id, virtual_key and version_description can be sent alone."
+    )
+
+
 def _version_field(version: TemplateVersion, field: str) -> Any:
     value = getattr(version, API_VERSION_FIELDS[field])
     return dict(value) if isinstance(value, Mapping) else value
@@ -483,18 +607,21 @@ def _pointed_versions(entity: Entity) -> dict[int, list[str]]:
     return pointers
 
 
-def _includes(version: TemplateVersion, partial: Entity) -> bool:
-    """Whether `version` names `partial` in a static partial tag, by slug or id, any selector."""
+def _includes(version: TemplateVersion, partial: Entity, name: str | None) -> bool:
+    """Whether `version` names `partial` in a static partial tag, by slug or id, or by `name` when given,
+    any selector."""
     try:
         tags = partial_tags(version.string, raw=version.is_raw_template)
     except TemplateError:
         return False  # a version that does not parse includes nothing (writes refuse such versions)
     for tag in tags:
+        if tag.startswith(">"):
+            continue  # `>var` (dynamic)
         try:
             key = parse_reference(tag, param="partial").key
         except (InvalidReference, ValueError):
-            continue  # `>var` (dynamic) and tags that are no reference
-        if key == partial.slug or key.lower() == partial.id:
+            key = tag.strip()  # no reference, but maybe a name
+        if key == partial.slug or key.lower() == partial.id or (name is not None and key == name):
             return True
     return False
 

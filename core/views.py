@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from core.models import CONTENT_FIELDS, Entity, Kind, Label, TemplateVersion
+from core.models import CONTENT_FIELDS, Collection, Entity, Kind, Label, TemplateVersion, shown_collection
 
 
 def _version_fields(version: TemplateVersion) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def prompt_summary(entity: Entity) -> dict[str, Any]:
         "id": entity.id,
         "slug": entity.slug,
         "name": entity.name,
-        "collection_id": entity.collection_id,
+        "collection_id": shown_collection(entity.collection_id),
         "workspace_id": entity.workspace_id,
         "status": "active",
         "created_at": entity.created_at,
@@ -122,7 +122,7 @@ def partial_detail(entity: Entity, version: TemplateVersion) -> dict[str, Any]:
         "id": entity.id,
         "slug": entity.slug,
         "name": entity.name,
-        "collection_id": entity.collection_id,
+        "collection_id": shown_collection(entity.collection_id),
         "workspace_id": entity.workspace_id,
         "status": entity.metadata.get("status", "active"),
         "string": version.string,
@@ -145,15 +145,40 @@ def label_view(label: Label) -> dict[str, Any]:
         "name": label.name,
         "description": label.description,
         "color_code": label.color_code,
-        "organisation_id": None,  # cuecard has no organisations
+        "organisation_id": label.organisation_id,
         "workspace_id": label.workspace_id,
         "is_universal": label.builtin,
         "status": "active",
         "created_at": label.created_at,
-        "last_updated_at": label.created_at,  # the label stores keep no update time
+        "last_updated_at": label.last_updated_at,
         "object": "label",
     }
 
 
 def page(items: list[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
     return {"object": "list", "total": len(items) if total is None else total, "data": items}
+
+
+def collection_view(collection: Collection, *, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Portkey's Collection (CollectionWithDetails when `details` are given)."""
+    view: dict[str, Any] = {
+        "id": collection.id,
+        "name": collection.name,
+        "slug": collection.slug,
+        "workspace_id": collection.workspace_id,
+        "parent_collection_id": collection.parent_collection_id,
+        "is_default": collection.is_default,
+        "status": "active",
+        "created_at": collection.created_at,
+        "last_updated_at": collection.updated_at,
+        "object": "collection",
+    }
+    if details is not None:
+        view["collection_details"] = dict(details)
+    return view
+
+
+def child_collection_view(collection: Collection, details: Mapping[str, Any]) -> dict[str, Any]:
+    """Portkey's ChildCollection."""
+    return {"id": collection.id, "name": collection.name, "last_updated_at": collection.updated_at,
+            "collection_details": dict(details)}

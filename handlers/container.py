@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.auth import Authenticator, mint_key
+from core.collections import CollectionService
 from core.completions import CompletionService
 from core.errors import CuecardError
 from core.models import Scope
@@ -28,6 +29,7 @@ class Container:
     auth: Authenticator
     virtual_keys: VirtualKeyParts
     completions: CompletionService
+    collections: CollectionService
 
     def asgi_app(self, *, inline_renders: bool = True) -> Any:
         """The HTTP app. `inline_renders=False` (cuecard serve, many requests per process) keeps renders and key
@@ -35,7 +37,8 @@ class Container:
         from handlers.http_app import create_app  # FastAPI only where HTTP is served, not in the worker
 
         return create_app(self.service, self.auth, completions=self.completions,
-                          virtual_keys=self.virtual_keys.service, max_body_bytes=self.settings.max_body_bytes,
+                          virtual_keys=self.virtual_keys.service, collections=self.collections,
+                          max_body_bytes=self.settings.max_body_bytes,
                           inline_renders=inline_renders)
 
 
@@ -65,9 +68,11 @@ def build_container(settings: Settings | None = None, stores: Stores | None = No
     auth = Authenticator(stores.api_keys, ttl=settings.auth_cache_ttl, static_keys=static_keys)
     virtual_keys = build_virtual_keys(settings, stores)
     service = PromptService(templates, stores.labels, virtual_keys=virtual_keys.bindings,
-                            render_limits=settings.render_limits)
+                            render_limits=settings.render_limits, collections=stores.collections,
+                            name_cache_ttl=settings.pointer_cache_ttl)
     timeouts = Timeouts(connect=settings.provider_connect_timeout, first_byte=settings.provider_first_byte_timeout,
                         read=settings.provider_read_timeout, total=settings.provider_total_timeout)
     providers = ProviderRegistry(retry=RetryPolicy(max_attempts=settings.provider_max_attempts))
     completions = CompletionService(service, virtual_keys.bindings, virtual_keys.secrets, providers, timeouts=timeouts)
-    return Container(settings, stores, service, auth, virtual_keys, completions)
+    collections = CollectionService(stores.collections, templates, now=utc_now)
+    return Container(settings, stores, service, auth, virtual_keys, completions, collections)

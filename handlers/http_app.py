@@ -17,6 +17,7 @@ from starlette.routing import Route, compile_path
 
 from core.actor import current_actor, describe_key
 from core.auth import Authenticator
+from core.collections import CollectionService
 from core.completions import CompletionService
 from core.errors import CuecardError, InvalidRequest
 from core.models import Kind, Scope
@@ -75,8 +76,8 @@ def _version_headers(version: Any) -> dict[str, str]:
 
 
 def create_app(service: PromptService, auth: Authenticator, *, completions: CompletionService | None = None,
-               virtual_keys: VirtualKeyService | None = None, max_body_bytes: int = 1_048_576,
-               inline_renders: bool = True) -> Any:
+               virtual_keys: VirtualKeyService | None = None, collections: CollectionService | None = None,
+               max_body_bytes: int = 1_048_576, inline_renders: bool = True) -> Any:
     """The ASGI app: FastAPI routes under `/v1` and at the root, wrapped by the edge middleware.
 
     `inline_renders`: render on the event loop (the Lambda function: one request per instance, and Mangum
@@ -251,6 +252,29 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
     @router.delete("/labels/{label_id}")
     async def delete_label(label_id: str, request: Request) -> Response:
         return await admin(request, Scope.WRITE, service.delete_label, label_id)
+
+    # --- collections (without a CollectionService the routes do not exist) --------------------
+
+    if collections is not None:
+        @router.post("/collections")
+        async def create_collection(request: Request) -> Response:
+            return await admin(request, Scope.WRITE, collections.create, with_body=True)
+
+        @router.get("/collections")
+        async def list_collections(request: Request) -> Response:
+            return await admin(request, Scope.WRITE, collections.list_collections, dict(request.query_params))
+
+        @router.get("/collections/{collection_id}")
+        async def get_collection(collection_id: str, request: Request) -> Response:
+            return await admin(request, Scope.WRITE, collections.get, collection_id)
+
+        @router.put("/collections/{collection_id}")
+        async def update_collection(collection_id: str, request: Request) -> Response:
+            return await admin(request, Scope.WRITE, collections.update, collection_id, with_body=True)
+
+        @router.delete("/collections/{collection_id}")
+        async def delete_collection(collection_id: str, request: Request) -> Response:
+            return await admin(request, Scope.WRITE, collections.delete, collection_id)
 
     if virtual_keys is not None:
         add_virtual_key_routes(router, virtual_keys, allow_checked)

@@ -66,6 +66,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
                                  pattern="^(?!0+$)"),
     "label_id": _key_parameter("The label's id, or the name of a built-in label.", "staging"),
     "key": _key_parameter("The virtual key's id or slug.", "mock"),
+    "collection_id": _key_parameter("The collection's id or slug; `default` always exists.", "default"),
 }
 
 
@@ -80,6 +81,7 @@ LIST_QUERY = (
     _query("current_page", {"type": "integer", "minimum": 0}, "The page, from 0."),
     _query("page_size", {"type": "integer", "minimum": 1, "maximum": 1000}, "Entries a page (default 100)."),
 )
+COLLECTION_QUERY = tuple(query for query in LIST_QUERY if query["name"] != "collection_id")
 VERSION_QUERY = (_query("version", _text(pattern="^0*[1-9][0-9]*$"), "A version number; default: the published one."),)
 FORCE_QUERY = (_query("force", {"type": "boolean"},
                       "Delete even if published, labelled or latest prompt versions use the partial."),)
@@ -176,6 +178,23 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/labels/{label_id}"): Operation(
         "deleteLabel", "Delete a label", "Labels", "write", _DELETE,
         description="The built-in labels cannot be deleted (400 `builtin_label`)."),
+    ("POST", "/collections"): Operation(
+        "createCollection", "Create a collection", "Collections", "write", (*_WRITE, 404), "CreateCollection",
+        description="Answers `{id, slug, object}`. The slug comes from the name and never changes. 404: no such "
+                    "`parent_collection_id`."),
+    ("GET", "/collections"): Operation(
+        "listCollections", "List collections", "Collections", "write", _AUTH, query=COLLECTION_QUERY,
+        description="`default` first, then the others oldest first, each with `collection_details`."),
+    ("GET", "/collections/{collection_id}"): Operation(
+        "getCollection", "Get a collection", "Collections", "write", _READ_ONE,
+        description="The collection with `collection_details` and its `child_collections`."),
+    ("PUT", "/collections/{collection_id}"): Operation(
+        "updateCollection", "Rename a collection", "Collections", "write", _WRITE_ONE, "UpdateCollection",
+        description="The default collection cannot be renamed (409 `default_collection`)."),
+    ("DELETE", "/collections/{collection_id}"): Operation(
+        "deleteCollection", "Delete a collection", "Collections", "write", _DELETE,
+        description="409 `collection_not_empty` while live prompts or partials are in it (the message says how "
+                    "many); the default collection cannot be deleted (409 `default_collection`)."),
     ("POST", "/virtual-keys"): Operation(
         "createVirtualKey", "Create a virtual key", "Virtual keys", "admin", _WRITE, "CreateVirtualKey"),
     ("GET", "/virtual-keys"): Operation(
@@ -194,8 +213,9 @@ _STATUS_TEXT: dict[int | str, str] = {
     401: "No API key, or not a valid one.",
     403: "The API key lacks the scope this route needs.",
     414: "The URL (path and query) is longer than the server's limit.",
-    404: "No such prompt, partial, version, label or virtual key.",
-    409: "Conflicts with stored data: a slug or name in use, a concurrent write, or a partial still in use.",
+    404: "No such prompt, partial, version, label, collection or virtual key.",
+    409: "Conflicts with stored data: a slug or name in use, a concurrent write, a partial still in use, a "
+         "collection not empty, or the built-in default collection.",
     413: "The body is larger than the server's limit.",
     422: "The prompt cannot be rendered with these variables: a raw template that does not render to a JSON "
          "array of messages, or a render past the server's limits.",
@@ -243,6 +263,7 @@ def _component_schemas() -> dict[str, Any]:
     schemas = _model_schemas([
         Hyperparameters, bodies.CreatePrompt, bodies.UpdatePrompt, bodies.MakeDefault, bodies.LabelVersion,
         bodies.CreateLabel, bodies.UpdateLabel, bodies.CreatePartial, bodies.UpdatePartial,
+        bodies.CreateCollection, bodies.UpdateCollection,
         bodies.CreateVirtualKey, bodies.UpdateVirtualKey,
     ])
     hyper = schemas["Hyperparameters"]

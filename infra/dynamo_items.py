@@ -3,7 +3,8 @@
 Prompt/partial `pk = <kind>#<id>` holds `HEAD` (the Entity), `V#<0000000001>` (immutable versions),
 `PTR#published` / `PTR#latest` / `PTR#label#<name>` (full copies of the version pointed at, so any
 reference resolves in one read) and `VID#<version_id>` (version id -> number). Guard items keep
-slugs and label names unique. See template.yaml for the two GSIs.
+slugs, label names and collection slugs unique. A collection is `collection#<id>` / `COLLECTION`.
+See template.yaml for the two GSIs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Mapping
 from core.models import (
     CONTENT_FIELDS,
     ApiKeyRecord,
+    Collection,
     Entity,
     Kind,
     Label,
@@ -37,6 +39,8 @@ LABEL_POINTER_PREFIX = "PTR#label#"
 VERSION_ID_PREFIX = "VID#"
 ACTOR = "actor"  # who made the change: on HEAD items (the last change) and V# items (the version's author)
 LABEL_TYPE = "label"
+COLLECTION_SK = "COLLECTION"
+COLLECTION_TYPE = "collection"
 API_KEY_TYPE = "apikey"
 
 
@@ -77,6 +81,14 @@ def label_key(label_id: str) -> Item:
 
 def label_name_guard_key(name: str) -> Item:
     return key(f"labelname#{name}", GUARD_SK)
+
+
+def collection_key(collection_id: str) -> Item:
+    return key(f"collection#{collection_id}", COLLECTION_SK)
+
+
+def collection_slug_guard_key(slug: str) -> Item:
+    return key(f"collectionslug#{slug}", GUARD_SK)
 
 
 def api_key_key(key_hash: str) -> Item:
@@ -219,6 +231,8 @@ def label_item(label: Label) -> Item:
     _optional(item, "description", label.description)
     _optional(item, "color_code", label.color_code)
     _optional(item, "workspace_id", label.workspace_id)
+    _optional(item, "organisation_id", label.organisation_id)
+    item["last_updated_at"] = s(label.last_updated_at)
     return item
 
 
@@ -230,6 +244,39 @@ def label_from_item(item: Mapping[str, Any]) -> Label:
         description=_get(item, "description"),
         color_code=_get(item, "color_code"),
         workspace_id=_get(item, "workspace_id"),
+        organisation_id=_get(item, "organisation_id"),
+        updated_at=_get(item, "last_updated_at") or _get(item, "created_at"),
+    )
+
+
+# --- collections -------------------------------------------------------------------------------
+
+
+def collection_item(collection: Collection) -> Item:
+    item: Item = {
+        **collection_key(collection.id),
+        "entity_type": s(COLLECTION_TYPE),
+        "entity_sort": s(f"{collection.created_at}#{collection.id}"),
+        "collection_id": s(collection.id),
+        "slug": s(collection.slug),
+        "name": s(collection.name),
+        "created_at": s(collection.created_at),
+        "updated_at": s(collection.updated_at),
+    }
+    _optional(item, "workspace_id", collection.workspace_id)
+    _optional(item, "parent_collection_id", collection.parent_collection_id)
+    return item
+
+
+def collection_from_item(item: Mapping[str, Any]) -> Collection:
+    return Collection(
+        id=_get(item, "collection_id"),
+        slug=_get(item, "slug"),
+        name=_get(item, "name"),
+        created_at=_get(item, "created_at"),
+        updated_at=_get(item, "updated_at"),
+        workspace_id=_get(item, "workspace_id"),
+        parent_collection_id=_get(item, "parent_collection_id"),
     )
 
 

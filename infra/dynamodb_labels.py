@@ -9,18 +9,16 @@ rename first swaps the name (recording the old one in `pending_renames`), then m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from core.actor import actor_or_system
 from core.errors import Conflict, InvalidRequest, LabelNotFound
-from core.models import BUILTIN_LABELS, Label
+from core.models import BUILTIN_LABELS, Label, builtin_label, builtin_label_name
 from core.references import check_label_name
 from infra import dynamo_items as items
 from infra.aws_errors import translated
 from infra.dynamo_items import Item, n, s
-from infra.dynamodb_table import CONDITION_FAILED, ONE, DynamoTable
-
-_BUILTIN_CREATED_AT = "1970-01-01T00:00:00.000Z"
+from infra.dynamodb_table import CONDITION_FAILED, ONE, DynamoTable, utc_now
 
 
 def label_id_by_name(table: DynamoTable, name: str) -> str | None:
@@ -30,8 +28,9 @@ def label_id_by_name(table: DynamoTable, name: str) -> str | None:
 
 
 class DynamoLabelStore:
-    def __init__(self, table: DynamoTable) -> None:
+    def __init__(self, table: DynamoTable, *, now: Callable[[], str] = utc_now) -> None:
         self.table = table
+        self._now = now
 
     @translated("create_label")
     def create_label(self, label: Label) -> Label:
@@ -43,6 +42,8 @@ class DynamoLabelStore:
             description=label.description,
             color_code=label.color_code,
             workspace_id=label.workspace_id,
+            organisation_id=label.organisation_id,
+            updated_at=label.last_updated_at,
         )
         guard = {**items.label_name_guard_key(label.name), "label_id": s(label.id)}
         codes = self.table.transact_or_reasons(
@@ -59,8 +60,9 @@ class DynamoLabelStore:
 
     @translated("get_label")
     def get_label(self, id_or_name: str) -> Label:
-        if id_or_name in BUILTIN_LABELS:
-            return _builtin_label(id_or_name)
+        builtin = builtin_label_name(id_or_name)
+        if builtin is not None:
+            return builtin_label(builtin)
         item = self.table.get(items.label_key(id_or_name))
         if item is None:
             label_id = label_id_by_name(self.table, id_or_name)
@@ -76,13 +78,13 @@ class DynamoLabelStore:
             KeyConditionExpression="entity_type = :type",
             ExpressionAttributeValues={":type": s(items.LABEL_TYPE)},
         )
-        return [_builtin_label(name) for name in BUILTIN_LABELS] + [items.label_from_item(item) for item in stored]
+        return [builtin_label(name) for name in BUILTIN_LABELS] + [items.label_from_item(item) for item in stored]
 
     @translated("update_label")
     def update_label(self, label_id: str, *, name: str | None, description: str | None, color_code: str | None) -> Label:
         item = self._custom_label_item(label_id, "changed")
         self._finish_renames(item)
-        sets, values = [], {}
+        sets, values = ["last_updated_at = :last_updated_at"], {":last_updated_at": s(self._now())}
         for attribute, value in (("description", description), ("color_code", color_code)):
             if value is not None:
                 sets.append(f"{attribute} = :{attribute}")
@@ -133,7 +135,7 @@ class DynamoLabelStore:
     # --- internals ------------------------------------------------------------------------------
 
     def _custom_label_item(self, label_id: str, verb: str) -> Item:
-        if label_id in BUILTIN_LABELS:
+        if builtin_label_name(label_id) is not None:
             raise InvalidRequest(f"built-in label {label_id} cannot be {verb}")
         item = self.table.get(items.label_key(label_id))
         if item is None:
@@ -215,6 +217,3 @@ def _check_new_label_name(name: str) -> None:
     if name in BUILTIN_LABELS:
         raise Conflict(f"a label named {name} already exists (built in)")
 
-
-def _builtin_label(name: str) -> Label:
-    return Label(id=name, name=name, created_at=_BUILTIN_CREATED_AT, description=f"Built-in {name} label", builtin=True)

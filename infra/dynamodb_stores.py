@@ -7,6 +7,7 @@ All the table's adapters share one DynamoTable: one client, one connection pool,
 from __future__ import annotations
 
 from infra.dynamodb_api_keys import DynamoApiKeyStore
+from infra.dynamodb_collections import DynamoCollectionStore
 from infra.dynamodb_job_ledger import DynamoJobLedger
 from infra.dynamodb_labels import DynamoLabelStore
 from infra.dynamodb_table import DynamoTable
@@ -22,6 +23,7 @@ def dynamodb_stores(settings: Settings) -> Stores:
     return Stores(
         templates=DynamoTemplateStore(table),
         labels=DynamoLabelStore(table),
+        collections=DynamoCollectionStore(table),
         api_keys=DynamoApiKeyStore(table),
         virtual_keys=DynamoVirtualKeyStore(table),
         secrets=SecretsManagerStore.from_settings(settings),

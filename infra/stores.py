@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 from core.jobs import JobLedger
 from core.models import ApiKeyRecord, Entity, Label, TemplateVersion, VirtualKey
-from core.ports import ApiKeyStore, LabelStore, SecretStore, TemplateStore, VirtualKeyStore
+from core.ports import ApiKeyStore, CollectionStore, LabelStore, SecretStore, TemplateStore, VirtualKeyStore
 
 
 @dataclass(frozen=True)
 class Stores:
     templates: TemplateStore
     labels: LabelStore
+    collections: CollectionStore
     api_keys: ApiKeyStore
     virtual_keys: VirtualKeyStore
     secrets: SecretStore

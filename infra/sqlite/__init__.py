@@ -8,6 +8,7 @@ from typing import Callable
 
 from core.service import utc_now
 from infra.sqlite.api_keys import SqliteApiKeyStore
+from infra.sqlite.collections import SqliteCollectionStore
 from infra.sqlite.database import Database
 from infra.sqlite.jobs import SqliteJobLedger
 from infra.sqlite.labels import SqliteLabelStore
@@ -29,7 +30,8 @@ def stores_on(db: Database, *, clock: Callable[[], float] = time.time, secret_pr
               job_ttl_seconds: int = 86_400) -> Stores:
     return Stores(
         templates=SqliteTemplateStore(db, now=utc_now),
-        labels=SqliteLabelStore(db),
+        labels=SqliteLabelStore(db, now=utc_now),
+        collections=SqliteCollectionStore(db),
         api_keys=SqliteApiKeyStore(db),
         virtual_keys=SqliteVirtualKeyStore(db),
         secrets=SqliteSecretStore(db, secret_prefix, now=utc_now),

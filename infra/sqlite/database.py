@@ -20,9 +20,23 @@ from typing import Any, Iterator
 
 from core.errors import Conflict, InvalidRequest, StoreDamaged, StoreUnavailable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 _HEADER = b"SQLite format 3\x00"
+
+# Collections (schema 3): `default` is never stored (core.models.default_collection).
+_COLLECTIONS = """
+CREATE TABLE collections (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    workspace_id TEXT,
+    parent_collection_id TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX collections_by_age ON collections (created_at, id);
+"""
 
 SCHEMA = """
 CREATE TABLE entities (
@@ -74,9 +88,11 @@ CREATE TABLE labels (
     created_at TEXT NOT NULL,
     description TEXT,
     color_code TEXT,
-    workspace_id TEXT
+    workspace_id TEXT,
+    organisation_id TEXT,
+    last_updated_at TEXT
 ) WITHOUT ROWID;
-
+""" + _COLLECTIONS + """
 CREATE TABLE api_keys (
     key_hash TEXT PRIMARY KEY,
     key_id TEXT NOT NULL,
@@ -149,7 +165,14 @@ ALTER TABLE entities_v2 RENAME TO entities;
 CREATE UNIQUE INDEX entities_live_slug ON entities (kind, slug) WHERE deleted = 0;
 CREATE INDEX entities_by_age ON entities (kind, deleted, created_at, id);
 """
-MIGRATIONS = {1: _MIGRATE_1_TO_2}  # from schema version N to N + 1
+# Schema 2 -> 3: collections, and a label's organisation and update time (a label's last update is its
+# creation until it changes).
+_MIGRATE_2_TO_3 = _COLLECTIONS + """
+ALTER TABLE labels ADD COLUMN organisation_id TEXT;
+ALTER TABLE labels ADD COLUMN last_updated_at TEXT;
+UPDATE labels SET last_updated_at = created_at;
+"""
+MIGRATIONS = {1: _MIGRATE_1_TO_2, 2: _MIGRATE_2_TO_3}  # from schema version N to N + 1
 
 
 class _TicketLock:

@@ -4,28 +4,26 @@ moves them in the same transaction."""
 from __future__ import annotations
 
 import sqlite3
+from typing import Callable
 
 from core.errors import Conflict, InvalidRequest, LabelNotFound
-from core.models import BUILTIN_LABELS, Label
+from core.models import BUILTIN_LABELS, Label, builtin_label, builtin_label_name
 from core.references import check_label_name
 from infra.sqlite.database import Database
-
-BUILTIN_CREATED_AT = "1970-01-01T00:00:00.000Z"
-
-
-def builtin_label(name: str) -> Label:
-    return Label(id=name, name=name, created_at=BUILTIN_CREATED_AT, description=f"Built-in {name} label", builtin=True)
 
 
 def label_from_row(row: sqlite3.Row) -> Label:
     return Label(id=row["id"], name=row["name"], created_at=row["created_at"], description=row["description"],
-                 color_code=row["color_code"], workspace_id=row["workspace_id"])
+                 color_code=row["color_code"], workspace_id=row["workspace_id"],
+                 organisation_id=row["organisation_id"], updated_at=row["last_updated_at"] or row["created_at"])
 
 
 def insert_label(connection: sqlite3.Connection, label: Label) -> None:
     connection.execute(
-        "INSERT INTO labels (id, name, created_at, description, color_code, workspace_id) VALUES (?, ?, ?, ?, ?, ?)",
-        (label.id, label.name, label.created_at, label.description, label.color_code, label.workspace_id),
+        "INSERT INTO labels (id, name, created_at, description, color_code, workspace_id, organisation_id,"
+        " last_updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (label.id, label.name, label.created_at, label.description, label.color_code, label.workspace_id,
+         label.organisation_id, label.last_updated_at),
     )
 
 
@@ -36,13 +34,15 @@ def _check_new_name(name: str) -> None:
 
 
 class SqliteLabelStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, now: Callable[[], str] | None = None) -> None:
         self._db = db
+        self._now = now
 
     def create_label(self, label: Label) -> Label:
         _check_new_name(label.name)
         stored = Label(id=label.id, name=label.name, created_at=label.created_at, description=label.description,
-                       color_code=label.color_code, workspace_id=label.workspace_id)
+                       color_code=label.color_code, workspace_id=label.workspace_id,
+                       organisation_id=label.organisation_id, updated_at=label.last_updated_at)
         with self._db.write("create_label") as connection:
             taken = connection.execute("SELECT id, name FROM labels WHERE id = ? OR name = ?",
                                        (label.id, label.name)).fetchone()
@@ -54,8 +54,9 @@ class SqliteLabelStore:
         return stored
 
     def get_label(self, id_or_name: str) -> Label:
-        if id_or_name in BUILTIN_LABELS:
-            return builtin_label(id_or_name)
+        builtin = builtin_label_name(id_or_name)
+        if builtin is not None:
+            return builtin_label(builtin)
         row = self._db.one("SELECT * FROM labels WHERE id = ?", (id_or_name,)) or self._db.one(
             "SELECT * FROM labels WHERE name = ?", (id_or_name,))
         if row is None:
@@ -79,6 +80,8 @@ class SqliteLabelStore:
             for column, value in (("description", description), ("color_code", color_code)):
                 if value is not None:
                     connection.execute(f"UPDATE labels SET {column} = ? WHERE id = ?", (value, label_id))
+            if self._now is not None:
+                connection.execute("UPDATE labels SET last_updated_at = ? WHERE id = ?", (self._now(), label_id))
             return label_from_row(connection.execute("SELECT * FROM labels WHERE id = ?", (label_id,)).fetchone())
 
     def delete_label(self, label_id: str) -> None:
@@ -96,7 +99,7 @@ class SqliteLabelStore:
 
     @staticmethod
     def _custom(connection: sqlite3.Connection, label_id: str, verb: str) -> Label:
-        if label_id in BUILTIN_LABELS:
+        if builtin_label_name(label_id) is not None:
             raise InvalidRequest(f"built-in label {label_id} cannot be {verb}")
         row = connection.execute("SELECT * FROM labels WHERE id = ?", (label_id,)).fetchone()
         if row is None:

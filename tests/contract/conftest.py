@@ -76,7 +76,7 @@ def _memory(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> tup
     from tests.unit.virtual_key_fakes import InMemorySecretStore, InMemoryVirtualKeyStore
 
     store = InMemoryStore()
-    stores = Stores(templates=store, labels=store, api_keys=store, virtual_keys=InMemoryVirtualKeyStore(),
+    stores = Stores(templates=store, labels=store, collections=store, api_keys=store, virtual_keys=InMemoryVirtualKeyStore(),
                     secrets=InMemorySecretStore(), jobs=MemoryLedger(clock))
 
     def versions_kept(kind: Kind, entity_id: str) -> dict[int, str]:

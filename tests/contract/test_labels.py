@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from core.errors import Conflict, InvalidLabelName, InvalidRequest, LabelNotFound
-from core.models import BUILTIN_LABELS, Kind
+from core.models import BUILTIN_LABELS, Kind, builtin_label
 from core.references import parse_reference
 from tests.contract.conftest import Backend
 from tests.contract.support import appending, create, expect_errors, new_label, stamp, unique
@@ -28,7 +28,7 @@ def test_built_in_labels_come_first_then_custom_ones_oldest_first(backend: Backe
     listed = labels.list_labels()
 
     assert [label.name for label in listed] == [*BUILTIN_LABELS, early.name, late.name]
-    assert all(label.builtin and label.id == label.name for label in listed[:3])
+    assert all(label.builtin and label.id == builtin_label(label.name).id for label in listed[:3])
     assert not any(label.builtin for label in listed[3:])
     assert listed[4] == late == labels.get_label(late.id) == labels.get_label(late.name)
     assert labels.get_label("staging") == listed[1]
@@ -71,7 +71,9 @@ def test_a_rename_moves_every_prompts_pointer_to_the_new_name(backend: Backend) 
 
     updated = labels.update_label(label.id, name=new_name, description="after", color_code="#00ff00")
 
-    assert updated == dataclasses.replace(label, name=new_name, description="after", color_code="#00ff00")
+    assert updated == dataclasses.replace(label, name=new_name, description="after", color_code="#00ff00",
+                                          updated_at=updated.updated_at)
+    assert updated.last_updated_at > label.last_updated_at == label.created_at  # the update's time, stored
     assert labels.get_label(label.id) == updated == labels.get_label(new_name)
     assert templates.resolve(PROMPT, parse_reference(f"{a.slug}@{new_name}")).version == 1
     assert templates.resolve(PROMPT, parse_reference(f"{b.id}@{new_name}")).version == 2
@@ -132,3 +134,19 @@ def test_a_label_taken_off_every_prompt_can_be_deleted(backend: Backend) -> None
     with pytest.raises(LabelNotFound):
         labels.get_label(label.id)
     assert templates.get_entity(PROMPT, first.id).labels == {}
+
+
+def test_a_label_keeps_its_organisation_and_update_time(backend: Backend) -> None:
+    labels = backend.stores.labels
+    organisation = str(uuid.uuid4())
+    label = labels.create_label(new_label(created_at=stamp(5), organisation_id=organisation))
+
+    assert (label.organisation_id, label.last_updated_at) == (organisation, stamp(5))
+    assert labels.get_label(label.id) == label == labels.list_labels()[-1]
+    assert backend.open().labels.get_label(label.name) == label  # what was stored, read back cold
+
+    updated = labels.update_label(label.id, name=None, description="changed", color_code=None)
+    assert updated.organisation_id == organisation and updated.created_at == stamp(5)
+    assert updated.last_updated_at > stamp(5)
+    assert labels.get_label(label.id) == updated
+    assert labels.get_label("production").last_updated_at == labels.get_label("production").created_at

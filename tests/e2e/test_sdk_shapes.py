@@ -14,6 +14,8 @@ import httpx
 import pytest
 from portkey_ai import AsyncPortkey, Portkey
 
+from core.models import DEFAULT_COLLECTION_ID
+
 pytestmark = pytest.mark.e2e
 
 CHAT = json.dumps([{"role": "user", "content": "Explain {{topic}}."}])
@@ -79,7 +81,7 @@ async def scenario(run: Sync, tag: str) -> None:
 
     version = plain(await run(lambda c: c.prompts.versions.retrieve(slug, updated["prompt_version_id"])))
     assert PROMPT <= version.keys()
-    assert version["name"] == f"Shapes {tag}" and version["collection_id"] == "default" and version["status"] == "active"
+    assert version["name"] == f"Shapes {tag}" and version["collection_id"] == DEFAULT_COLLECTION_ID and version["status"] == "active"
     assert version["prompt_version_id"] == updated["prompt_version_id"] and version["prompt_version_label_id"] == label["id"]
     assert version["last_updated_at"] and version["is_raw_template"] is False
 

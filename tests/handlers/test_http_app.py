@@ -170,7 +170,7 @@ def test_admin_round_trip_over_http(client, keys, prompt) -> None:
     headers = {"x-portkey-api-key": keys["write"]}
     update = client.put(f"/v1/prompts/{prompt['slug']}", headers=headers, json={"patch": True, "parameters": {"temperature": 0.1}})
     assert update.status_code == 200 and update.json()["version"] == 2
-    assert client.put(f"/v1/prompts/{prompt['slug']}", headers=headers, json={"name": "only"}).status_code == 400
+    assert client.put(f"/v1/prompts/{prompt['slug']}", headers=headers, json={"model": "only"}).status_code == 400
     assert client.put(f"/v1/prompts/{prompt['slug']}/makeDefault", headers=headers, json={"version": 2}).json() == {}
     detail = client.get(f"/v1/prompts/{prompt['slug']}", headers=headers).json()
     assert detail["prompt_version"] == 2 and detail["parameters"] == {"temperature": 0.1}

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.auth import Authenticator, mint_key
+from core.collections import CollectionService
 from core.completions import CompletionService
 from core.models import Scope
 from core.service import PromptService
@@ -60,6 +61,11 @@ MATRIX: dict[tuple[str, str], Scope | None] = {
     ("GET", "/labels/{label_id}"): Scope.WRITE,
     ("PUT", "/labels/{label_id}"): Scope.WRITE,
     ("DELETE", "/labels/{label_id}"): Scope.WRITE,
+    ("POST", "/collections"): Scope.WRITE,
+    ("GET", "/collections"): Scope.WRITE,
+    ("GET", "/collections/{collection_id}"): Scope.WRITE,
+    ("PUT", "/collections/{collection_id}"): Scope.WRITE,
+    ("DELETE", "/collections/{collection_id}"): Scope.WRITE,
     ("POST", "/virtual-keys"): Scope.ADMIN,
     ("GET", "/virtual-keys"): Scope.ADMIN,
     ("GET", "/virtual-keys/{key}"): Scope.ADMIN,
@@ -77,7 +83,7 @@ HOLDS: dict[str, frozenset[Scope]] = {
 NO_KEY = ("none", "malformed", "unknown", "revoked")  # all 401 wherever a key is needed
 CALLERS = (*NO_KEY, *HOLDS)
 PATH_VALUES = {"prompt_id": "no-such-prompt", "version_id": "no-such-version", "partial_id": "no-such-partial",
-               "label_id": "no-such-label", "key": "no-such-binding"}
+               "label_id": "no-such-label", "key": "no-such-binding", "collection_id": "no-such-collection"}
 NOW = "2026-01-01T00:00:00.000Z"
 
 
@@ -87,7 +93,8 @@ def build() -> tuple[object, dict[str, str | None]]:
     prompts = PromptService(store, store, virtual_keys=bindings)
     completions = CompletionService(prompts, bindings, secrets, Providers(MockProvider()))
     app = create_app(prompts, Authenticator(store, ttl=0), completions=completions,
-                     virtual_keys=VirtualKeyService(bindings, secrets))
+                     virtual_keys=VirtualKeyService(bindings, secrets),
+                     collections=CollectionService(store, store, now=lambda: NOW))
     keys: dict[str, str | None] = {"none": None, "malformed": "sk-not-a-cuecard-key",
                                    "unknown": mint_key("never-stored", frozenset({Scope.ADMIN}), NOW).key}
     revoked = mint_key("revoked", frozenset({Scope.ADMIN}), NOW)

@@ -117,7 +117,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
         )
 
         store = InMemoryStore()
-        stores = Stores(templates=store, labels=store, api_keys=store, virtual_keys=InMemoryVirtualKeyStore(),
+        stores = Stores(templates=store, labels=store, collections=store, api_keys=store, virtual_keys=InMemoryVirtualKeyStore(),
                         secrets=InMemorySecretStore(), jobs=MemoryLedger(lambda: 0.0))
         settings = Settings(admin_key=admin)
     elif request.param == "sqlite":

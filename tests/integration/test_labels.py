@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import Conflict, InvalidLabelName, InvalidRequest, LabelNotFound, PromptNotFound, VersionNotFound
-from core.models import BUILTIN_LABELS, Kind
+from core.models import BUILTIN_LABELS, Kind, builtin_label
 from core.references import parse_reference
 from infra.dynamodb_labels import DynamoLabelStore
 from infra.dynamodb_templates import DynamoTemplateStore
@@ -22,7 +22,7 @@ def test_builtin_labels_always_exist_and_cannot_change(labels: DynamoLabelStore)
 
     listed = labels.list_labels()
     assert [label.name for label in listed] == [*BUILTIN_LABELS, "beta", "canary"]
-    assert all(label.builtin and label.id == label.name for label in listed[:3])
+    assert all(label.builtin and label.id == builtin_label(label.name).id for label in listed[:3])
     assert labels.get_label("production").builtin
     assert labels.get_label(custom.id) == custom == labels.get_label("canary")
     assert labels.get_label(older.id).name == "beta"

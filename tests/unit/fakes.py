@@ -1,4 +1,4 @@
-"""An in-memory `TemplateStore`, `LabelStore` and `ApiKeyStore` for unit tests.
+"""An in-memory `TemplateStore`, `LabelStore`, `CollectionStore` and `ApiKeyStore` for unit tests.
 
 A test double, not a second product: it keeps the ports' contracts (core/ports.py) and nothing more.
 - Entities are looked up by id or slug; deleted ones are NotFound everywhere, but their versions stay
@@ -11,6 +11,9 @@ A test double, not a second product: it keeps the ports' contracts (core/ports.p
 - Built-in labels `production`, `staging`, `development` always exist, with id == name; they cannot
   be renamed or deleted (InvalidRequest). Renaming a label moves every prompt's pointer to the new
   name; a label a live prompt carries cannot be deleted (Conflict).
+- Collection `default` always exists (id == slug == `default`) and cannot be renamed or deleted
+  (Conflict); other collections are found by id or slug, and slugs are unique (Conflict).
+- A label's `updated_at` is its creation time until an update sets it from `now`.
 - `resolve_calls` counts `resolve` calls.
 
 tests/contract/ runs the same contract tests against this store and the real backends.
@@ -24,6 +27,7 @@ import re
 import threading
 from typing import Any, Callable, Iterable, Mapping
 
+from core.collections import collection_not_found, refuse_default
 from core.errors import (
     Conflict,
     InvalidRequest,
@@ -33,8 +37,22 @@ from core.errors import (
     PromptNotFound,
     VersionNotFound,
 )
-from core.models import BUILTIN_LABELS, ApiKeyRecord, Entity, Kind, Label, TemplateVersion, VersionDraft
+from core.models import (
+    BUILTIN_LABELS,
+    ApiKeyRecord,
+    Collection,
+    Entity,
+    Kind,
+    Label,
+    TemplateVersion,
+    VersionDraft,
+    builtin_label,
+    builtin_label_name,
+    default_collection,
+    is_default_collection,
+)
 from core.references import Reference, check_label_name
+from core.service import utc_now
 
 _HEAD_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata"})
 _STRING_HEAD_FIELDS = frozenset({"name", "collection_id"})
@@ -48,13 +66,14 @@ def _missing(kind: Kind, key: str) -> NotFound:
 
 
 class InMemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, *, now: Callable[[], str] = utc_now) -> None:
         self._lock = threading.RLock()
+        self._now = now
+        self.collections: dict[str, Collection] = {}  # id -> collection (`default` is never stored)
         self.entities: dict[tuple[Kind, str], Entity] = {}  # (kind, id) -> head, deleted ones included
         self.versions: dict[tuple[Kind, str], dict[int, TemplateVersion]] = {}  # (kind, id) -> number -> version
         self.labels: dict[str, Label] = {
-            name: Label(id=name, name=name, created_at="1970-01-01T00:00:00.000Z", builtin=True)
-            for name in BUILTIN_LABELS
+            label.id: label for label in map(builtin_label, BUILTIN_LABELS)
         }
         self.keys: dict[str, ApiKeyRecord] = {}  # key hash -> record
         self.resolve_calls = 0
@@ -203,7 +222,7 @@ class InMemoryStore:
 
     def create_label(self, label: Label) -> Label:
         check_label_name(label.name)
-        label = dataclasses.replace(label, builtin=False)
+        label = dataclasses.replace(label, builtin=False, updated_at=label.last_updated_at)
         with self._lock:
             if label.id in self.labels or any(other.name == label.name for other in self.labels.values()):
                 raise Conflict(f"A label named {label.name!r} already exists.")
@@ -220,11 +239,17 @@ class InMemoryStore:
             custom = sorted((label for label in labels if not label.builtin), key=lambda lbl: (lbl.created_at, lbl.id))
             return [label for label in labels if label.builtin] + custom
 
+    def _builtin_or_stored(self, label_id: str) -> Label:
+        """By id; a built-in one by its name too (the stores refuse changing it either way)."""
+        builtin = builtin_label_name(label_id)
+        label = builtin_label(builtin) if builtin is not None else self.labels.get(label_id)
+        if label is None:
+            raise LabelNotFound(f"No label {label_id!r}.")
+        return label
+
     def update_label(self, label_id: str, *, name: str | None, description: str | None, color_code: str | None) -> Label:
         with self._lock:
-            label = self.labels.get(label_id)
-            if label is None:
-                raise LabelNotFound(f"No label {label_id!r}.")
+            label = self._builtin_or_stored(label_id)
             if name is not None and name != label.name:
                 if label.builtin:
                     raise InvalidRequest(f"The built-in label {label.name!r} cannot be renamed.")
@@ -232,7 +257,7 @@ class InMemoryStore:
                 if any(other.name == name for other in self.labels.values()):
                     raise Conflict(f"A label named {name!r} already exists.")
                 self._move_label_pointers(label.name, name)
-            changes = {"name": name, "description": description, "color_code": color_code}
+            changes = {"name": name, "description": description, "color_code": color_code, "updated_at": self._now()}
             updated = dataclasses.replace(label, **{k: v for k, v in changes.items() if v is not None})
             self.labels[label_id] = updated
             return updated
@@ -245,14 +270,51 @@ class InMemoryStore:
 
     def delete_label(self, label_id: str) -> None:
         with self._lock:
-            label = self.labels.get(label_id)
-            if label is None:
-                raise LabelNotFound(f"No label {label_id!r}.")
+            label = self._builtin_or_stored(label_id)
             if label.builtin:
                 raise InvalidRequest(f"The built-in label {label.name!r} cannot be deleted.")
             if any(label.name in entity.labels for entity in self.entities.values() if not entity.deleted):
                 raise Conflict(f"The label {label.name!r} is still assigned to a prompt.")
             del self.labels[label_id]
+
+    # --- CollectionStore -------------------------------------------------------------------
+
+    def create_collection(self, collection: Collection) -> Collection:
+        with self._lock:
+            if is_default_collection(collection.id) or is_default_collection(collection.slug):
+                raise Conflict("The default collection already exists.")
+            if collection.id in self.collections:
+                raise Conflict(f"Collection {collection.id!r} already exists.")
+            if any(other.slug == collection.slug for other in self.collections.values()):
+                raise Conflict(f"A collection with slug {collection.slug!r} already exists.")
+            self.collections[collection.id] = collection
+            return collection
+
+    def get_collection(self, key: str) -> Collection:
+        with self._lock:
+            if is_default_collection(key):
+                return default_collection()
+            found = self.collections.get(key) or next(
+                (c for c in self.collections.values() if c.slug == key), None)
+            if found is None:
+                raise collection_not_found(key)
+            return found
+
+    def list_collections(self) -> list[Collection]:
+        with self._lock:
+            return [default_collection(), *sorted(self.collections.values(), key=lambda c: (c.created_at, c.id))]
+
+    def update_collection(self, key: str, *, name: str, updated_at: str) -> Collection:
+        refuse_default(key, "renamed")
+        with self._lock:
+            updated = dataclasses.replace(self.get_collection(key), name=name, updated_at=updated_at)
+            self.collections[updated.id] = updated
+            return updated
+
+    def delete_collection(self, key: str) -> None:
+        refuse_default(key, "deleted")
+        with self._lock:
+            del self.collections[self.get_collection(key).id]
 
     # --- ApiKeyStore -----------------------------------------------------------------------
 

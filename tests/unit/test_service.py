@@ -21,7 +21,7 @@ from core.errors import (
     TemplateError,
     VersionNotFound,
 )
-from core.models import Kind
+from core.models import Kind, builtin_label
 from core.service import PromptService, make_slug
 from tests.unit.fakes import InMemoryStore
 
@@ -570,18 +570,28 @@ def test_update_without_patch_replaces_the_version(service):
 @pytest.mark.parametrize(
     "body, missing",
     [
-        ({"name": "renamed"}, "string"),
         ({"parameters": {"temperature": 1}}, "string"),
         ({"string": chat("x")}, "parameters"),
         ({"patch": False, "string": chat("x")}, "parameters"),
-        ({}, "string"),
+        ({"model": "gpt-4o", "name": "renamed"}, "string"),
+        ({"string": chat("x"), "virtual_key": "vk"}, "parameters"),
     ],
 )
 def test_update_without_patch_needs_string_and_parameters(service, body, missing):
     prompt = create(service)
     error = raises(InvalidRequest, service.update_prompt, prompt["id"], body)
-    assert error.status == 400 and error.param == missing
+    assert error.status == 400 and error.param == missing and error.code == "missing_required_parameter"
     assert '"patch": true' in error.message
+    assert "prompts.update(id, string=..., parameters=...)" in error.message  # what an SDK user sends
+    detail = service.get_prompt(prompt["id"])
+    assert detail["latest_version"] == 1 and detail["name"] == "Greeting"  # nothing written, not even the name
+
+
+@pytest.mark.parametrize("body", [{}, {"patch": True}, {"patch": False}, {"name": None, "virtual_key": None}])
+def test_an_update_that_changes_nothing_is_400(service, body):
+    prompt = create(service)
+    error = raises(InvalidRequest, service.update_prompt, prompt["id"], body)
+    assert error.status == 400 and "must change something" in error.message
     assert service.get_prompt(prompt["id"])["latest_version"] == 1
 
 
@@ -624,15 +634,61 @@ def test_concurrent_updates_get_distinct_versions(service):
     assert service.get_prompt(prompt["id"])["published_version"] == 1
 
 
-def test_update_head_fields(service):
+@pytest.mark.parametrize("patch", [{}, {"patch": True}, {"patch": False}])
+def test_update_head_fields_makes_no_version(service, patch):
     prompt = create(service)
-    service.update_prompt(prompt["slug"], {"patch": True, "name": "Renamed", "prompt_metadata": {"owner": "me"}})
+    answer = service.update_prompt(prompt["slug"], {**patch, "name": "Renamed", "prompt_metadata": {"owner": "me"},
+                                                    "workspace_id": "ws-1"})
+    # Portkey's answer: id, slug, prompt_version_id (here the latest, which the update left as it was).
+    assert answer == {"id": prompt["id"], "slug": prompt["slug"], "prompt_version_id": prompt["version_id"],
+                      "version": 1, "object": "prompt"}
     detail = service.get_prompt(prompt["id"])
     assert detail["name"] == "Renamed" and detail["prompt_metadata"] == {"owner": "me"}
+    assert detail["latest_version"] == 1 and len(service.list_versions(Kind.PROMPT, prompt["id"])["data"]) == 1
+    assert service.list_prompts({"workspace_id": "ws-1"})["data"][0]["id"] == prompt["id"]
+
+
+def test_a_collection_move_makes_no_version_and_reads_back(service):
+    prompt = create(service)
+    service.update_prompt(prompt["id"], {"string": chat("v2"), "parameters": {}})
+    answer = service.update_prompt(prompt["id"], {"collection_id": "team-b"})
+    assert answer["version"] == 2  # the latest, unchanged
+    assert service.get_prompt(prompt["id"])["collection_id"] == "team-b"
+    assert service.get_prompt(prompt["id"])["latest_version"] == 2
+    assert [p["id"] for p in service.list_prompts({"collection_id": "team-b"})["data"]] == [prompt["id"]]
+    assert service.list_prompts({"collection_id": "default"})["data"] == []
+
+
+@pytest.mark.parametrize("annotation", [{"version_description": "now with a key"}, {"virtual_key": "vk-2"},
+                                        {"version_description": "both", "virtual_key": "vk-2"}])
+def test_virtual_key_or_description_alone_is_a_new_version_copying_the_latest(service, annotation):
+    """Versions are immutable, so these two version fields, sent without the template, make one new version
+    of the latest (as `patch: true` would) instead of editing it; the published version does not move."""
+    prompt = create(service, virtual_key="vk-1", version_description="first")
+    answer = service.update_prompt(prompt["id"], {**annotation, "name": "Renamed"})
+    assert answer["version"] == 2 and answer["prompt_version_id"] != prompt["version_id"]
+    new, old = service.get_version(prompt["id"], "2"), service.get_version(prompt["id"], "1")
+    assert new["string"] == CHAT and new["parameters"] == old["parameters"] and new["model"] == "gpt-4o-mini"
+    assert new["virtual_key"] == annotation.get("virtual_key", "vk-1")
+    assert new["prompt_version_description"] == annotation.get("version_description")
+    assert old["virtual_key"] == "vk-1" and old["prompt_version_description"] == "first"
+    detail = service.get_prompt(prompt["id"])
+    assert detail["name"] == "Renamed" and detail["published_version"] == 1
+
+
+def test_a_full_update_with_head_fields_makes_one_version_and_changes_the_head(service):
+    prompt = create(service)
+    answer = service.update_prompt(prompt["id"], {"string": chat("v2"), "parameters": {}, "name": "Two",
+                                                  "collection_id": "c2", "version_description": "second"})
+    assert answer["version"] == 2
+    detail = service.get_prompt(prompt["id"], "2")
+    assert detail["name"] == "Two" and detail["collection_id"] == "c2" and detail["string"] == chat("v2")
+    assert service.get_version(prompt["id"], "2")["prompt_version_description"] == "second"
 
 
 def test_update_unknown_prompt_is_404(service):
-    raises(PromptNotFound, service.update_prompt, "pp-nope-000000", {"patch": True})
+    raises(PromptNotFound, service.update_prompt, "pp-nope-000000", {"name": "x"})
+    raises(PromptNotFound, service.update_prompt, "pp-nope-000000", {"patch": True, "string": "x"})
 
 
 def test_update_rejects_unknown_keys(service):
@@ -742,7 +798,7 @@ def test_an_empty_tools_list_is_not_sent(service):
 def test_delete_hides_the_prompt(service, store):
     keep = create(service, name="keep")
     gone = create(service, name="gone")
-    service.update_prompt(gone["id"], {"patch": True})
+    service.update_prompt(gone["id"], {"patch": True, "string": chat("v2")})
     assert service.delete_prompt(gone["slug"]) == {}
     assert len(store.versions[(Kind.PROMPT, gone["id"])]) == 2  # hidden, not erased
     for reference in (gone["id"], gone["slug"], gone["id"] + "@1", gone["id"] + "@latest"):
@@ -750,7 +806,8 @@ def test_delete_hides_the_prompt(service, store):
     raises(PromptNotFound, service.get_prompt, gone["id"])
     raises(PromptNotFound, service.list_versions, Kind.PROMPT, gone["id"])
     raises(PromptNotFound, service.get_version, gone["id"], "1")
-    raises(PromptNotFound, service.update_prompt, gone["id"], {"patch": True})
+    raises(PromptNotFound, service.update_prompt, gone["id"], {"patch": True, "string": "x"})
+    raises(PromptNotFound, service.update_prompt, gone["id"], {"name": "x"})
     raises(PromptNotFound, service.publish_prompt, gone["id"], {"version": 1})
     raises(PromptNotFound, service.delete_prompt, gone["id"])
     listing = service.list_prompts({})
@@ -835,7 +892,7 @@ def test_version_retrieve_is_portkeys_prompt_object(service):
     assert version["collection_id"] == "support" and version["status"] == "active"
     assert version["prompt_version"] == 2 and version["prompt_version_id"] == update["prompt_version_id"]
     assert version["prompt_version_status"] == "active" and version["prompt_version_description"] == "two"
-    assert version["prompt_version_label_id"] == "staging"  # a built-in label's id is its name
+    assert version["prompt_version_label_id"] == builtin_label("staging").id  # built-in labels have fixed UUIDs
     assert version["string"] == chat("v2") and version["is_raw_template"] is False
     assert version["last_updated_at"] and version["created_at"]
     assert version["version_id"] == update["prompt_version_id"] and version["labels"] == ["staging"]
@@ -917,8 +974,9 @@ def test_builtin_labels_are_listed(service):
     assert listing["object"] == "list"
     builtins = [label for label in listing["data"] if label["is_universal"]]
     assert [(label["id"], label["name"]) for label in builtins] == [
-        ("production", "production"), ("staging", "staging"), ("development", "development")
+        (builtin_label(name).id, name) for name in ("production", "staging", "development")
     ]
+    assert service.get_label(builtin_label("staging").id)["name"] == "staging"  # by UUID or by name
 
 
 def test_label_crud(service):
@@ -1008,7 +1066,7 @@ def test_builtin_labels_cannot_be_changed_or_deleted(service):
     raises(InvalidRequest, service.update_label, "production", {"name": "prod"})
     raises(InvalidRequest, service.update_label, "production", {"description": "live", "name": "production"})
     raises(InvalidRequest, service.delete_label, "staging")
-    assert service.get_label("production")["description"] is None
+    assert service.get_label("production")["description"] == "Built-in production label"
     assert [label["name"] for label in service.list_labels({})["data"]] == ["production", "staging", "development"]
 
 
@@ -1140,3 +1198,25 @@ def test_a_null_label_id_takes_every_label_off_that_version_and_only_that_versio
     service.label_version(created["id"], "2", {"label_id": None})
     assert service.get_prompt(created["id"])["labels"] == {"development": 1}
     raises(InvalidRequest, service.label_version, created["id"], "2", {})  # absent is still an error
+
+
+# --- collections must exist (when the service is given a CollectionStore) -------------------------
+
+
+def test_prompts_and_partials_go_only_into_collections_that_exist(store):
+    from core.models import Collection
+
+    service = PromptService(store, store, collections=store)
+    store.create_collection(Collection(id=str(uuid.uuid4()), slug="team-a", name="Team A", created_at="t",
+                                       updated_at="t"))
+    made = service.create_prompt({"name": "P", "string": "hi", "collection_id": "team-a"})
+    assert service.create_prompt({"name": "Q", "string": "hi"})["slug"]  # `default` always exists
+    service.create_partial({"name": "p", "string": "x", "collection_id": "team-a"})
+    for call, body in ((service.create_prompt, {"name": "P", "string": "hi", "collection_id": "nope"}),
+                       (service.create_partial, {"name": "p", "string": "x", "collection_id": "nope"})):
+        error = raises(InvalidRequest, call, body)
+        assert error.param == "collection_id" and error.code == "collection_not_found" and "POST /v1/collections" in error.message
+    error = raises(InvalidRequest, service.update_prompt, made["id"], {"collection_id": "nope", "name": "never"})
+    assert error.code == "collection_not_found"
+    assert service.get_prompt(made["id"])["name"] == "P" and service.get_prompt(made["id"])["collection_id"] == "team-a"
+    assert service.update_prompt(made["id"], {"collection_id": "default"})["version"] == 1
