@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from core import views
+from core import diffs, views
 from core.admin_requests import (
     CreateLabel,
     CreatePartial,
@@ -308,6 +308,24 @@ class PromptService:
             if number == version.version:
                 self._templates.remove_label(entity.id, name)
         return {}
+
+    def diff_versions(self, key: str, from_ref: str | None, to_ref: str | None) -> dict[str, Any]:
+        """`GET /prompts/{id}/diff?from=..&to=..`: each side a version number, `latest` or a label, resolved
+        as `key@side` (core.references); the answer is core.diffs'."""
+        entity = self._templates.get_entity(Kind.PROMPT, key)
+        sides = []
+        for param, selector in (("from", from_ref), ("to", to_ref)):
+            if not selector:
+                raise InvalidRequest(f"`{param}` is required: a version number, `latest` or a label.", param=param)
+            if "@" in selector:
+                raise InvalidReference(f"`{param}` is a version number, `latest` or a label, without '@'.",
+                                       param=param)
+            if selector.isascii() and selector.isdigit():
+                selector = selector.lstrip("0") or "0"  # `007` is version 7 (as the path's `id@007`)
+            ref = parse_reference(f"{entity.slug}@{selector}", param=param)
+            sides.append((f"{entity.slug}@{selector}", self._templates.resolve(Kind.PROMPT, ref)))
+        (old_name, old), (new_name, new) = sides
+        return diffs.diff_versions(old, new, old_name=old_name, new_name=new_name)
 
     def _find_version(self, entity: Entity, version_ref: str) -> TemplateVersion:
         if version_ref.isascii() and version_ref.isdigit():

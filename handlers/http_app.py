@@ -223,6 +223,11 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
     async def list_versions(prompt_id: str, request: Request) -> Response:
         return await admin(request, Scope.WRITE, service.list_versions, Kind.PROMPT, prompt_id)
 
+    @router.get("/prompts/{prompt_id}/diff")
+    async def diff_versions(prompt_id: str, request: Request) -> Response:
+        query = request.query_params
+        return await admin(request, Scope.WRITE, service.diff_versions, prompt_id, query.get("from"), query.get("to"))
+
     @router.get("/prompts/{prompt_id}/versions/{version_id}")
     async def get_version(prompt_id: str, version_id: str, request: Request) -> Response:
         return await admin(request, Scope.WRITE, service.get_version, prompt_id, version_id)

@@ -83,6 +83,12 @@ LIST_QUERY = (
 )
 COLLECTION_QUERY = tuple(query for query in LIST_QUERY if query["name"] != "collection_id")
 VERSION_QUERY = (_query("version", _text(pattern="^0*[1-9][0-9]*$"), "A version number; default: the published one."),)
+_SELECTOR = _text(pattern=f"^(?:latest|0*[1-9][0-9]{{0,11}}|{_LABEL})$")
+DIFF_QUERY = tuple(
+    {**_query(name, _SELECTOR, f"The {side} version: a version number, `latest` or a label name."), "required": True,
+     "examples": {"number": {"value": example}, "latest": {"value": "latest"}}}
+    for name, side, example in (("from", "old", "1"), ("to", "new", "1"))
+)
 FORCE_QUERY = (_query("force", {"type": "boolean"},
                       "Delete even if published, labelled or latest prompt versions use the partial."),)
 
@@ -149,6 +155,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "updatePromptDefault", "Publish a version", "Prompts", "write", _WRITE_ONE, "MakeDefault"),
     ("GET", "/prompts/{prompt_id}/versions"): Operation(
         "getPromptVersions", "List a prompt's versions", "Prompts", "write", _READ_ONE),
+    ("GET", "/prompts/{prompt_id}/diff"): Operation(
+        "getPromptDiff", "Diff two versions of a prompt", "Prompts", "write", _READ_ONE, query=DIFF_QUERY,
+        ok="PromptDiff",
+        description="Resolves `id@from` and `id@to` and answers `template_diff` (a unified diff of the templates; a "
+                    "JSON chat template is diffed indented), `changed` (`{field: {from, to}}` for model, parameters, "
+                    "tools, tool_choice, functions, template_metadata, is_raw_template, virtual_key and variables), "
+                    "`added_variables`, `removed_variables`, and each side's `version` and `prompt_version_id`. "
+                    "404: no such prompt, version or label."),
     ("GET", "/prompts/{prompt_id}/versions/{version_id}"): Operation(
         "getPromptByVersion", "Get one version of a prompt", "Prompts", "write", _READ_ONE),
     ("PUT", "/prompts/{prompt_id}/versions/{version_id}"): Operation(
@@ -331,6 +345,23 @@ def _component_schemas() -> dict[str, Any]:
                                      "failure after the stream began, and the stream ends."},
             "data": {"type": "string", "description": "A `chat.completion.chunk` as JSON, then `[DONE]`; after "
                                                       "`event: error`, OpenAI's error shape as JSON."},
+        },
+    }
+    side = {"type": "object", "required": ["ref", "version", "prompt_version_id"],
+            "properties": {"ref": {"type": "string"}, "version": {"type": "integer"},
+                           "prompt_version_id": {"type": "string"}}}
+    schemas["PromptDiff"] = {
+        "type": "object",
+        "required": ["object", "prompt_id", "slug", "from", "to", "identical", "template_diff", "changed",
+                     "added_variables", "removed_variables"],
+        "properties": {
+            "object": {"const": "prompt.diff"}, "prompt_id": {"type": "string"}, "slug": {"type": "string"},
+            "from": side, "to": side, "identical": {"type": "boolean"},
+            "template_diff": {"type": "string", "description": "A unified diff; empty when the templates match."},
+            "changed": {"type": "object", "additionalProperties": {
+                "type": "object", "required": ["from", "to"], "properties": {"from": {}, "to": {}}}},
+            "added_variables": {"type": "array", "items": {"type": "string"}},
+            "removed_variables": {"type": "array", "items": {"type": "string"}},
         },
     }
     schemas["Object"] = {"type": "object"}

@@ -47,6 +47,7 @@ MATRIX: dict[tuple[str, str], Scope | None] = {
     ("DELETE", "/prompts/{prompt_id}"): Scope.WRITE,
     ("PUT", "/prompts/{prompt_id}/makeDefault"): Scope.WRITE,
     ("GET", "/prompts/{prompt_id}/versions"): Scope.WRITE,
+    ("GET", "/prompts/{prompt_id}/diff"): Scope.WRITE,
     ("GET", "/prompts/{prompt_id}/versions/{version_id}"): Scope.WRITE,
     ("PUT", "/prompts/{prompt_id}/versions/{version_id}"): Scope.WRITE,
     ("POST", "/prompts/partials"): Scope.WRITE,
