@@ -7,11 +7,11 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from core.auth import Authenticator, mint_key
+from core.auth import Authenticator
 from core.collections import CollectionService
-from core.models import Scope
 from core.service import PromptService, utc_now
 from handlers.http_app import create_app
+from tests.scoped_keys import key_per_scope
 from tests.unit.fakes import InMemoryStore
 
 CHAT = json.dumps([{"role": "user", "content": "Hello"}])
@@ -20,11 +20,7 @@ CHAT = json.dumps([{"role": "user", "content": "Hello"}])
 @pytest.fixture
 def served() -> tuple[TestClient, dict[str, str]]:
     store = InMemoryStore()
-    headers = {}
-    for scope in Scope:
-        key = mint_key(f"{scope.value}-key", frozenset({scope}), "2026-01-01T00:00:00.000Z")
-        store.put_key(key.record)
-        headers[scope.value] = key.key
+    headers = key_per_scope(store)
     app = create_app(PromptService(store, store), Authenticator(store, ttl=0),
                      collections=CollectionService(store, store, now=utc_now))
     return TestClient(app, raise_server_exceptions=False), headers

@@ -7,10 +7,10 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from core.auth import Authenticator, mint_key
-from core.models import Scope
+from core.auth import Authenticator
 from core.service import PromptService
 from handlers.http_app import create_app
+from tests.scoped_keys import key_per_scope
 from tests.unit.fakes import InMemoryStore
 
 
@@ -22,11 +22,7 @@ def chat(content: str) -> str:
 def served() -> tuple[TestClient, dict[str, str], str]:
     """A prompt `summarize` with three versions: 2 labelled `candidate`, 3 the latest."""
     store = InMemoryStore()
-    keys = {}
-    for scope in Scope:
-        key = mint_key(f"{scope.value}-key", frozenset({scope}), "2026-01-01T00:00:00.000Z")
-        store.put_key(key.record)
-        keys[scope.value] = key.key
+    keys = key_per_scope(store)
     client = TestClient(create_app(PromptService(store, store), Authenticator(store, ttl=0)),
                         raise_server_exceptions=False)
     auth = {"x-portkey-api-key": keys["write"]}

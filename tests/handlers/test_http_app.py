@@ -8,10 +8,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from core.auth import Authenticator, mint_key
-from core.models import Scope
+from core.auth import Authenticator
 from core.service import PromptService
 from handlers.http_app import create_app
+from tests.scoped_keys import key_per_scope
 from tests.unit.fakes import InMemoryStore
 
 CHAT = json.dumps([{"role": "user", "content": "Hello {{name}}"}])
@@ -25,12 +25,7 @@ def store() -> InMemoryStore:
 
 @pytest.fixture
 def keys(store: InMemoryStore) -> dict[str, str]:
-    minted = {}
-    for scope in Scope:
-        key = mint_key(f"{scope.value}-key", frozenset({scope}), "2026-01-01T00:00:00.000Z")
-        store.put_key(key.record)
-        minted[scope.value] = key.key
-    return minted
+    return key_per_scope(store)
 
 
 @pytest.fixture

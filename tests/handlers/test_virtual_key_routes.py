@@ -10,12 +10,13 @@ from fastapi.testclient import TestClient
 from portkey_ai import Portkey
 from portkey_ai.api_resources.exceptions import BadRequestError, NotFoundError
 
-from core.auth import Authenticator, mint_key
+from core.auth import Authenticator
 from core.models import Scope
 from core.service import PromptService
 from core.virtual_keys import VirtualKeyService
 from handlers.http_app import _api_key, _install_error_handlers, create_app
 from handlers.virtual_key_routes import add_virtual_key_routes
+from tests.scoped_keys import key_per_scope
 from tests.unit.fakes import InMemoryStore
 from tests.unit.virtual_key_fakes import InMemorySecretStore, InMemoryVirtualKeyStore
 
@@ -30,12 +31,7 @@ def stores() -> tuple[InMemoryStore, InMemoryVirtualKeyStore, InMemorySecretStor
 
 @pytest.fixture
 def keys(stores) -> dict[str, str]:
-    minted = {}
-    for scope in Scope:
-        key = mint_key(f"{scope.value}-key", frozenset({scope}), "2026-01-01T00:00:00.000Z")
-        stores[0].put_key(key.record)
-        minted[scope.value] = key.key
-    return minted
+    return key_per_scope(stores[0])
 
 
 @pytest.fixture
