@@ -76,13 +76,13 @@ def first_serve(data_dir: Path, container: Container, *, load_samples: bool) -> 
     from handlers.local_seed import load_examples
 
     marker = data_dir / SERVED_MARKER
-    if marker.exists() or container.service.list_prompts({})["total"]:
+    first = not marker.exists() and not container.service.list_prompts({})["total"]
+    marker.touch(mode=0o600)
+    os.chmod(marker, 0o600)  # cuecard 0.1 made it 0644
+    if not first:
         if not container.settings.admin_key:
             print("Using the keys in the data dir. Make another with: cuecard keys create --name NAME --scopes admin")
-        os.chmod(marker, 0o600) if marker.exists() else marker.touch(mode=0o600)  # 0.1 made it 0644
         return
-    fd = os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.close(fd)
     if load_samples:
         loaded = load_examples(container.service, EXAMPLES_DIR, container.virtual_keys.service)
         print(f"Loaded {loaded} sample prompts from {EXAMPLES_DIR}.")
