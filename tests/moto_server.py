@@ -1,7 +1,10 @@
 """moto's DynamoDB and Secrets Manager in server mode on 127.0.0.1, for the DynamoDB adapter's tests only.
 
 moto is not safe under concurrent requests, so every call runs under one lock: conditional writes
-and transactions are then atomic, as DynamoDB's are.
+and transactions are then atomic, as DynamoDB's are. moto also ignores TransactWriteItems'
+ClientRequestToken, which botocore fills in and reuses when it retries a call whose answer came too
+late; DynamoDB answers such a retry with the first outcome instead of applying it again, and so does
+this server.
 
 In process: `server = MotoServer().start(); server.endpoint_url; server.stop()`. As a process of its
 own, for tests that need an endpoint outside the test process (a `cuecard` subprocess, say):
@@ -12,20 +15,30 @@ SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import signal
 import threading
 from typing import Any, Callable, Iterable
 
+TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"
+
 
 class SerialisedApp:
-    """WSGI middleware: one request at a time through moto."""
+    """WSGI middleware: one request at a time through moto, and idempotent transactions."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self._app = app
         self._lock = threading.Lock()
+        self._transactions: dict[str, tuple[str, list[tuple[str, str]], bytes]] = {}  # token -> first answer
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        token = _transaction_token(environ)
         with self._lock:
+            if token is not None and token in self._transactions:
+                status, headers, payload = self._transactions[token]
+                start_response(status, headers)
+                return [payload]
             captured: dict[str, Any] = {}
 
             def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
@@ -39,8 +52,20 @@ class SerialisedApp:
                 close = getattr(result, "close", None)
                 if close:
                     close()
+            if token is not None:
+                self._transactions[token] = (captured["status"], captured["headers"], payload)
         start_response(captured["status"], captured["headers"])
         return [payload]
+
+
+def _transaction_token(environ: dict[str, Any]) -> str | None:
+    """A TransactWriteItems call's ClientRequestToken; the body is put back for moto to read."""
+    if environ.get("HTTP_X_AMZ_TARGET") != TRANSACT_WRITE:
+        return None
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    token = json.loads(body or b"{}").get("ClientRequestToken")
+    return token if isinstance(token, str) else None
 
 
 class MotoServer:
