@@ -47,6 +47,8 @@ class VersionFields(_Body):
     version_description: StrictStr | None = None
     template_metadata: dict[str, Any] | None = None
     is_raw_template: StrictBool | None = None
+    variables_schema: dict[str, Any] | None = None
+    strict_variables: StrictBool | None = None
 
     _coerce_raw = field_validator("is_raw_template", mode="before")(_raw_flag)
 
@@ -95,8 +97,13 @@ class MakeDefault(_Body):
     _whole = field_validator("version", mode="before")(_whole_number)
 
 
+class PublishPrompt(MakeDefault):
+    force: StrictBool = False  # publish even if callers of the published version would break (core.variables)
+
+
 class LabelVersion(_Body):
     label_id: StrictStr | None = Field(..., min_length=1)  # null takes every label off the version (the SDK's way)
+    force: StrictBool = False  # move the label even if its callers would break (core.variables)
 
 
 class CreateLabel(_Body):

@@ -14,9 +14,10 @@ from typing import Any, Mapping
 from core.models import TemplateVersion
 
 # The fields compared besides the template, by their API names (`variables` is reported as added/removed).
+# `variables_schema` is the explicit schema as stored: null for a version whose schema is inferred.
 COMPARED_FIELDS: tuple[str, ...] = (
     "model", "parameters", "tools", "tool_choice", "functions", "template_metadata", "is_raw_template",
-    "virtual_key", "variables",
+    "virtual_key", "variables", "variables_schema", "strict_variables",
 )
 
 

@@ -59,6 +59,18 @@ class PartialDepthExceeded(TemplateError):
     default_code = "partial_depth_exceeded"
 
 
+class InvalidVariablesSchema(InvalidRequest):
+    """A `variables_schema` that is no JSON Schema of an object, or whose defaults break it."""
+
+    default_code = "invalid_variables_schema"
+
+
+class InvalidVariables(InvalidRequest):
+    """A strict render's variables that do not match the version's schema: missing, unknown or mistyped."""
+
+    default_code = "invalid_variables"
+
+
 class RenderedJSONInvalid(CuecardError):
     """A raw template whose rendered text is not valid JSON (422)."""
 
@@ -143,6 +155,13 @@ class PartialInUse(Conflict):
     """Deleting a partial that live prompts or partials still include (409)."""
 
     default_code = "partial_in_use"
+
+
+class IncompatibleVariables(Conflict):
+    """Publishing a version, or moving a label to it, that would break the callers of the version there now:
+    it requires a variable that one did not, or narrows a variable's type (409; `force` overrides)."""
+
+    default_code = "incompatible_variables"
 
 
 class PayloadTooLarge(CuecardError):

@@ -42,8 +42,8 @@ MAX_TOOLS = 128
 MAX_STOP_SEQUENCES = 4
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
-# Request-body keys that are not hyperparameters.
-REQUEST_ONLY_KEYS = ("variables", "stream")
+# Request-body keys that are not hyperparameters: they control the call and never reach a provider.
+REQUEST_ONLY_KEYS = ("variables", "stream", "strict")
 # Only the request decides streaming: these are never taken from saved parameters.
 STREAMING_KEYS = ("stream", "stream_options")
 
@@ -369,10 +369,14 @@ class PromptRequest:
     variables: dict[str, Any]
     stream: bool
     overrides: dict[str, Any]
+    strict: bool | None = None  # check the variables against the schema; None: as the version's strict_variables
 
 
 def parse_request_body(body: Any) -> PromptRequest:
-    """Split a request body into variables, the stream flag and validated hyperparameter overrides."""
+    """Split a request body into variables, the stream and strict flags and validated hyperparameter overrides.
+
+    A root-level `strict` is the render's (core.variables); `strict` inside `response_format` or a tool is the
+    provider's, passed through."""
     if not isinstance(body, Mapping):
         raise InvalidRequest(f"The request body must be a JSON object; got {_describe(body)}.")
 
@@ -382,11 +386,8 @@ def parse_request_body(body: Any) -> PromptRequest:
     elif not isinstance(variables, Mapping):
         raise InvalidRequest(f"variables must be an object; got {_describe(variables)}.", param="variables")
 
-    stream = body.get("stream")
-    if stream is None:
-        stream = False
-    elif not isinstance(stream, bool):
-        raise InvalidRequest(f"stream must be a boolean; got {_describe(stream)}.", param="stream")
+    stream = bool(_flag(body, "stream"))
+    strict = _flag(body, "strict")
 
     overrides = {key: value for key, value in body.items() if key not in REQUEST_ONLY_KEYS}
     validate_parameters({**overrides, "stream": stream})
@@ -394,7 +395,16 @@ def parse_request_body(body: Any) -> PromptRequest:
         variables=dict(variables),
         stream=stream,
         overrides={key: value for key, value in overrides.items() if value is not None},
+        strict=strict,
     )
+
+
+def _flag(body: Mapping[str, Any], name: str) -> bool | None:
+    """A boolean control field of a request body; None when absent or null."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequest(f"{name} must be a boolean; got {_describe(value)}.", param=name)
+    return value
 
 
 def merge_parameters(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

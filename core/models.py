@@ -38,6 +38,8 @@ class VersionContent:
     tool_choice: Any = None
     functions: Any = None
     template_metadata: Mapping[str, Any] = field(default_factory=dict)
+    variables_schema: Mapping[str, Any] | None = None  # a JSON Schema (2020-12) of the variables; None: inferred
+    strict_variables: bool = False  # renders check the variables against the schema unless a call says otherwise
 
 
 CONTENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(VersionContent))
@@ -98,8 +100,9 @@ def content_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     content: dict[str, Any] = {name: record[name] for name in CONTENT_FIELDS if record.get(name) is not None}
     if "variables" in content:
         content["variables"] = tuple(content["variables"])
-    if "is_raw_template" in content:
-        content["is_raw_template"] = bool(content["is_raw_template"])
+    for flag in ("is_raw_template", "strict_variables"):
+        if flag in content:
+            content[flag] = bool(content[flag])
     return content
 
 

@@ -19,6 +19,7 @@ from core.admin_requests import (
     LabelVersion,
     ListQuery,
     MakeDefault,
+    PublishPrompt,
     UpdateLabel,
     UpdatePartial,
     UpdatePrompt,
@@ -52,6 +53,7 @@ from core.templating import (
     template_variables,
 )
 from core.ttl_cache import TtlCache
+from core.variables import check_compatible, check_variables_schema, render_variables
 
 # A version's fields by their API names (core.models defines them); an update without `patch` must bring
 # the first two.
@@ -132,9 +134,10 @@ class PromptService:
             value = getattr(version, field)
             if value is not None and value != []:  # an empty list means none; providers refuse `"tools": []`
                 defaults[field] = value
-        if "messages" in request.overrides:
+        if "messages" in request.overrides:  # the caller's messages: nothing is rendered, so nothing is checked
             return merge_parameters(defaults, request.overrides)
-        key, rendered = self._render_template(version, request.variables)
+        variables = render_variables(version, request.variables, strict=request.strict)
+        key, rendered = self._render_template(version, variables)
         defaults[key] = rendered
         return merge_parameters(defaults, request.overrides)
 
@@ -282,7 +285,13 @@ class PromptService:
         return {}
 
     def publish_prompt(self, key: str, body: Any) -> dict[str, Any]:
-        request = parse_body(MakeDefault, body)
+        """Publishes a version; 409 `incompatible_variables` if callers of the published one would break,
+        unless `force`."""
+        request = parse_body(PublishPrompt, body)
+        if not request.force:
+            entity = self._templates.get_entity(Kind.PROMPT, key)
+            target = self._templates.get_version(Kind.PROMPT, entity.id, request.version)
+            self._check_move(entity, entity.published_version, target, f"Publishing version {target.version}")
         self._templates.publish(Kind.PROMPT, key, request.version)
         return {}
 
@@ -297,11 +306,16 @@ class PromptService:
         return views.prompt_version_detail(entity, self._find_version(entity, version_ref), self._label_ids())
 
     def label_version(self, key: str, version_ref: str, body: Any) -> dict[str, Any]:
+        """Puts a label on a version (409 `incompatible_variables` if callers of the labelled version would
+        break, unless `force`), or with `label_id: null` takes every label off it."""
         request = parse_body(LabelVersion, body)
         label = self._labels.get_label(request.label_id) if request.label_id is not None else None
         entity = self._templates.get_entity(Kind.PROMPT, key)
         version = self._find_version(entity, version_ref)
         if label is not None:
+            if not request.force:
+                self._check_move(entity, entity.labels.get(label.name), version,
+                                 f"Moving label {label.name} to version {version.version}")
             self._templates.set_label(entity.id, version.version, label.name)
             return {}
         for name, number in entity.labels.items():  # SDK versions.update(label_id=None): unlabel this version
@@ -326,6 +340,11 @@ class PromptService:
             sides.append((f"{entity.slug}@{selector}", self._templates.resolve(Kind.PROMPT, ref)))
         (old_name, old), (new_name, new) = sides
         return diffs.diff_versions(old, new, old_name=old_name, new_name=new_name)
+
+    def _check_move(self, entity: Entity, current: int | None, target: TemplateVersion, action: str) -> None:
+        """The breaking-change guard of a pointer (published, a label) at version `current` moving to `target`."""
+        if current is not None and current != target.version:
+            check_compatible(self._templates.get_version(Kind.PROMPT, entity.id, current), target, action=action)
 
     def _find_version(self, entity: Entity, version_ref: str) -> TemplateVersion:
         if version_ref.isascii() and version_ref.isdigit():
@@ -562,6 +581,8 @@ class PromptService:
             variables = tuple(template_variables(string, raw=raw))
         except TemplateError as exc:
             raise type(exc)(f"string: {exc.message}", param="string", code=exc.code) from None
+        if fields.get("variables_schema") is not None:
+            check_variables_schema(fields["variables_schema"])
         parameters = dict(fields.get("parameters") or {})
         validate_parameters(parameters, prefix="parameters")
         tool_fields = {name: fields.get(name) for name in _TOOL_FIELDS if fields.get(name) is not None}

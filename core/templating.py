@@ -621,17 +621,25 @@ def template_variables(template: str, *, raw: bool = False) -> list[str]:
     Walks combustache's parse tree (so set-delimiter tags are honoured). Names used inside a
     section are included even if they are fields of the section's items. Partials are not followed.
     """
+    return _dedupe(name for source in _sources(template, raw) for name in _named(_nodes(parse(source)), sections=True))
 
-    def names() -> Iterator[str]:
-        for source in _sources(template, raw):
-            for node in _nodes(parse(source)):
-                if isinstance(node, Partial):
-                    if node.contents.startswith(_DYNAMIC):
-                        yield node.contents[len(_DYNAMIC) :]
-                elif isinstance(node, Interpolation | Section) and node.contents != ".":
-                    yield node.contents
 
-    return _dedupe(names())
+def unsectioned_variables(template: str, *, raw: bool = False) -> list[str]:
+    """The names `template_variables` lists that are interpolated (`{{name}}`, `{{{name}}}`, `{{>>name}}`)
+    outside every section, in first-appearance order. A name used only inside a section may be a field of
+    the section's items, and a section's own name may be missing (it then renders as false): neither is here."""
+    return _dedupe(name for source in _sources(template, raw) for name in _named(parse(source)._list, sections=False))
+
+
+def _named(nodes: Iterable[Any], *, sections: bool) -> Iterator[str]:
+    """The variable each tag node names: interpolations, dynamic partials (`{{>>name}}`), and with `sections`
+    the sections' own names."""
+    for node in nodes:
+        if isinstance(node, Partial):
+            if node.contents.startswith(_DYNAMIC):
+                yield node.contents[len(_DYNAMIC) :]
+        elif (isinstance(node, Interpolation) or (sections and isinstance(node, Section))) and node.contents != ".":
+            yield node.contents
 
 
 def partial_tags(template: str, *, raw: bool = False) -> list[str]:

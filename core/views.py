@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from core.content_hash import version_hash
 from core.models import CONTENT_FIELDS, Collection, Entity, Kind, Label, TemplateVersion, shown_collection
+from core.variables import version_schema
+
+_PROMPT_ONLY_FIELDS = ("variables_schema", "strict_variables")
 
 
 def _version_fields(version: TemplateVersion) -> dict[str, Any]:
-    """A version's content as the API shows it; the description is shown under the caller's own name."""
+    """A version's content as the API shows it; the description is shown under the caller's own name. A prompt's
+    `variables_schema` is its effective one (`variables_schema_inferred` says whether it was inferred); every
+    version carries its `content_hash`."""
     shown = {name: getattr(version, name) for name in CONTENT_FIELDS if name != "description"}
     for name, value in shown.items():
         if isinstance(value, Mapping):
@@ -19,6 +25,13 @@ def _version_fields(version: TemplateVersion) -> dict[str, Any]:
     for name in ("tools", "functions"):  # arrays in the spec: never null
         if shown[name] is None:
             shown[name] = []
+    if version.kind is Kind.PROMPT:
+        shown["variables_schema"] = version_schema(version)
+        shown["variables_schema_inferred"] = version.variables_schema is None
+    else:
+        for name in _PROMPT_ONLY_FIELDS:
+            del shown[name]
+    shown["content_hash"] = version_hash(version)
     return shown
 
 
@@ -131,6 +144,7 @@ def partial_detail(entity: Entity, version: TemplateVersion) -> dict[str, Any]:
         "version_id": version.version_id,
         "prompt_partial_version_id": version.version_id,
         "version_description": version.description,
+        "content_hash": version_hash(version),
         "latest_version": entity.latest_version,
         "published_version": entity.published_version,
         "created_at": entity.created_at,

@@ -122,6 +122,9 @@ class Operation:
 
 
 _PROMPT_HEADERS = ("x-cuecard-prompt-id", "x-cuecard-prompt-slug", "x-cuecard-prompt-version")
+_BREAKING = ("the version's variables schema (explicit or inferred) requires, without a default, a variable the "
+             "current one did not, or narrows a variable's type, which would break; `\"force\": true` overrides. "
+             "The guard protects")
 _REF = {"prompt_id": "prompt_ref"}
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
@@ -130,12 +133,17 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         path_kinds=_REF, ok="RenderResponse", ok_headers=_PROMPT_HEADERS,
         description="Fills the template with `variables` and returns the request body a chat call would send: the "
                     "saved model and parameters, overridden by hyperparameters given at the root of the body. "
-                    "An empty body renders with no variables. 422: a raw template that does not render to a JSON "
-                    "array of messages, or a render past the server's limits (`render_limit_exceeded`)."),
+                    "An empty body renders with no variables. Defaults in the version's `variables_schema` fill in "
+                    "variables not sent. A strict render (`\"strict\": true`, or the version's `strict_variables` "
+                    "unless the body says `\"strict\": false`) first checks the variables against the version's "
+                    "schema: 400 `invalid_variables` lists every missing, unknown and mistyped one. 422: a raw "
+                    "template that does not render to a JSON array of messages, or a render past the server's limits "
+                    "(`render_limit_exceeded`)."),
     ("POST", "/prompts/{prompt_id}/completions"): Operation(
         "createPromptCompletion", "Run a prompt", "Prompts", "complete", _COMPLETE, "PromptRequest", False,
         path_kinds=_REF, ok="Object", ok_headers=_PROMPT_HEADERS, stream=True,
-        description="Renders the prompt and sends it to the provider of its virtual key. With `\"stream\": true` "
+        description="Renders the prompt as the render route does (`strict` included) and sends it to the provider "
+                    "of its virtual key. With `\"stream\": true` "
                     "the answer is server-sent events (`data: {chunk}` frames, then `data: [DONE]`). A provider's "
                     "4xx passes through with its status and message; its failures are 502, its timeouts 504."),
     ("POST", "/prompts/{prompt_id}/generate"): Operation(
@@ -146,33 +154,37 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/prompts"): Operation("createPrompt", "Create a prompt", "Prompts", "write", _WRITE, "CreatePrompt"),
     ("GET", "/prompts"): Operation("listPrompts", "List prompts", "Prompts", "write", _AUTH, query=LIST_QUERY),
     ("GET", "/prompts/{prompt_id}"): Operation("getPrompt", "Get a prompt", "Prompts", "write", _READ_ONE,
-                                               query=VERSION_QUERY),
+                                               query=VERSION_QUERY, ok="Prompt"),
     ("PUT", "/prompts/{prompt_id}"): Operation(
         "updatePrompt", "Update a prompt (a new version)", "Prompts", "write", _WRITE_ONE, "UpdatePrompt",
         description="Creates a new version. Without `\"patch\": true` it must carry `string` and `parameters`."),
     ("DELETE", "/prompts/{prompt_id}"): Operation("deletePrompt", "Delete a prompt", "Prompts", "write", _DELETE),
     ("PUT", "/prompts/{prompt_id}/makeDefault"): Operation(
-        "updatePromptDefault", "Publish a version", "Prompts", "write", _WRITE_ONE, "MakeDefault"),
+        "updatePromptDefault", "Publish a version", "Prompts", "write", _WRITE_ONE, "PublishPrompt",
+        description=f"409 `incompatible_variables`: {_BREAKING} the published version's callers."),
     ("GET", "/prompts/{prompt_id}/versions"): Operation(
-        "getPromptVersions", "List a prompt's versions", "Prompts", "write", _READ_ONE),
+        "getPromptVersions", "List a prompt's versions", "Prompts", "write", _READ_ONE, ok="PromptVersionList"),
     ("GET", "/prompts/{prompt_id}/diff"): Operation(
         "getPromptDiff", "Diff two versions of a prompt", "Prompts", "write", _READ_ONE, query=DIFF_QUERY,
         ok="PromptDiff",
         description="Resolves `id@from` and `id@to` and answers `template_diff` (a unified diff of the templates; a "
                     "JSON chat template is diffed indented), `changed` (`{field: {from, to}}` for model, parameters, "
-                    "tools, tool_choice, functions, template_metadata, is_raw_template, virtual_key and variables), "
+                    "tools, tool_choice, functions, template_metadata, is_raw_template, virtual_key, variables, "
+                    "variables_schema (as stored: null for an inferred one) and strict_variables), "
                     "`added_variables`, `removed_variables`, and each side's `version` and `prompt_version_id`. "
                     "404: no such prompt, version or label."),
     ("GET", "/prompts/{prompt_id}/versions/{version_id}"): Operation(
-        "getPromptByVersion", "Get one version of a prompt", "Prompts", "write", _READ_ONE),
+        "getPromptByVersion", "Get one version of a prompt", "Prompts", "write", _READ_ONE, ok="Prompt"),
     ("PUT", "/prompts/{prompt_id}/versions/{version_id}"): Operation(
-        "updatePromptVersion", "Put a label on a version", "Prompts", "write", _WRITE_ONE, "LabelVersion"),
+        "updatePromptVersion", "Put a label on a version", "Prompts", "write", _WRITE_ONE, "LabelVersion",
+        description=f"`\"label_id\": null` takes every label off the version. 409 `incompatible_variables`: "
+                    f"{_BREAKING} the callers of the version the label is on now."),
     ("POST", "/prompts/partials"): Operation(
         "createPromptPartial", "Create a partial", "Partials", "write", _WRITE, "CreatePartial"),
     ("GET", "/prompts/partials"): Operation(
         "listPromptPartials", "List partials", "Partials", "write", _AUTH, query=LIST_QUERY),
     ("GET", "/prompts/partials/{partial_id}"): Operation(
-        "getPromptPartial", "Get a partial", "Partials", "write", _READ_ONE, query=VERSION_QUERY),
+        "getPromptPartial", "Get a partial", "Partials", "write", _READ_ONE, query=VERSION_QUERY, ok="Partial"),
     ("PUT", "/prompts/partials/{partial_id}"): Operation(
         "updatePromptPartial", "Update a partial", "Partials", "write", _WRITE_ONE, "UpdatePartial"),
     ("DELETE", "/prompts/partials/{partial_id}"): Operation(
@@ -180,7 +192,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description="409 lists the prompts whose published, labelled or latest version uses the partial, "
                     "unless `force=true`."),
     ("GET", "/prompts/partials/{partial_id}/versions"): Operation(
-        "getPromptPartialVersions", "List a partial's versions", "Partials", "write", _READ_ONE),
+        "getPromptPartialVersions", "List a partial's versions", "Partials", "write", _READ_ONE,
+        ok="PartialVersionList"),
     ("PUT", "/prompts/partials/{partial_id}/makeDefault"): Operation(
         "updatePromptPartialDefault", "Publish a partial version", "Partials", "write", _WRITE_ONE, "MakeDefault"),
     ("POST", "/labels"): Operation("createLabel", "Create a label", "Labels", "write", _WRITE, "CreateLabel"),
@@ -223,13 +236,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 
 _STATUS_TEXT: dict[int | str, str] = {
     400: "Bad input: malformed or non-finite JSON, an unknown field, a value out of range, a bad reference, "
-         "template or URL value.",
+         "template, variables schema or URL value, or variables a strict render refuses.",
     401: "No API key, or not a valid one.",
     403: "The API key lacks the scope this route needs.",
     414: "The URL (path and query) is longer than the server's limit.",
     404: "No such prompt, partial, version, label, collection or virtual key.",
     409: "Conflicts with stored data: a slug or name in use, a concurrent write, a partial still in use, a "
-         "collection not empty, or the built-in default collection.",
+         "collection not empty, the built-in default collection, or a publish or label move that would break "
+         "callers' variables (`incompatible_variables`).",
     413: "The body is larger than the server's limit.",
     422: "The prompt cannot be rendered with these variables: a raw template that does not render to a JSON "
          "array of messages, or a render past the server's limits.",
@@ -275,7 +289,8 @@ def _model_schemas(models: Iterable[type[BaseModel]]) -> dict[str, Any]:
 
 def _component_schemas() -> dict[str, Any]:
     schemas = _model_schemas([
-        Hyperparameters, bodies.CreatePrompt, bodies.UpdatePrompt, bodies.MakeDefault, bodies.LabelVersion,
+        Hyperparameters, bodies.CreatePrompt, bodies.UpdatePrompt, bodies.MakeDefault, bodies.PublishPrompt,
+        bodies.LabelVersion,
         bodies.CreateLabel, bodies.UpdateLabel, bodies.CreatePartial, bodies.UpdatePartial,
         bodies.CreateCollection, bodies.UpdateCollection,
         bodies.CreateVirtualKey, bodies.UpdateVirtualKey,
@@ -306,6 +321,10 @@ def _component_schemas() -> dict[str, Any]:
         properties["is_raw_template"] = {"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, _NULL]}
         properties["string"] = {**properties["string"],
                                 "description": "The template: Mustache, a JSON array of messages for a chat prompt."}
+        properties["variables_schema"] = _nullable(VARIABLES_SCHEMA)
+        properties["strict_variables"] = _nullable({
+            "type": "boolean", "description": "Renders check the variables against the schema unless a call says "
+                                              "`\"strict\": false`."})
     schemas["UpdatePrompt"]["if"] = {"required": ["patch"], "properties": {"patch": {"const": True}}}
     schemas["UpdatePrompt"]["else"] = {
         "required": ["string", "parameters"],
@@ -316,9 +335,13 @@ def _component_schemas() -> dict[str, Any]:
     schemas["CreateVirtualKey"]["properties"]["provider"] = {"type": "string", "enum": list(PROVIDERS)}
     schemas["UpdateVirtualKey"]["properties"]["provider"] = _nullable({"type": "string", "enum": list(PROVIDERS)})
     # `_whole_number`: Portkey's spec types the version as `number`; a whole float (`2.0`) is that version.
-    schemas["MakeDefault"]["properties"]["version"] = {
-        "type": "number", "minimum": 1, "multipleOf": 1,
-        "description": "The version number to publish; a whole number, `2` or `2.0`."}
+    for name in ("MakeDefault", "PublishPrompt"):
+        schemas[name]["properties"]["version"] = {
+            "type": "number", "minimum": 1, "multipleOf": 1,
+            "description": "The version number to publish; a whole number, `2` or `2.0`."}
+    force = {"type": "boolean", "description": "Do it even if callers' variables would break (409 "
+                                               "`incompatible_variables` otherwise)."}
+    schemas["PublishPrompt"]["properties"]["force"] = schemas["LabelVersion"]["properties"]["force"] = force
     schemas["CreateLabel"]["properties"]["name"] = {"type": "string", "pattern": LABEL_NAME_PATTERN}
     schemas["UpdateLabel"]["properties"]["name"] = _nullable({"type": "string", "pattern": LABEL_NAME_PATTERN})
     schemas["PromptRequest"] = {
@@ -329,6 +352,10 @@ def _component_schemas() -> dict[str, Any]:
             {"type": "object", "properties": {
                 "variables": _nullable({"type": "object", "additionalProperties": True,
                                         "description": "Values for the template's variables."}),
+                "strict": _nullable({"type": "boolean",
+                                     "description": "Check the variables against the version's schema before "
+                                                    "rendering (400 `invalid_variables`); default: the version's "
+                                                    "`strict_variables`. Never sent to the provider."}),
             }},
         ],
     }
@@ -364,9 +391,57 @@ def _component_schemas() -> dict[str, Any]:
             "removed_variables": {"type": "array", "items": {"type": "string"}},
         },
     }
+    schemas.update(_version_view_schemas())
     schemas["Object"] = {"type": "object"}
     schemas["ErrorResponse"] = _ERROR
     return schemas
+
+
+VARIABLES_SCHEMA = {
+    "type": "object", "required": ["type"],
+    "properties": {"type": {"const": "object"},
+                   "properties": {"type": "object", "additionalProperties": {"type": ["object", "boolean"]}},
+                   "required": {"type": "array", "items": {"type": "string"}}},
+    "description": "A JSON Schema (draft 2020-12) of the variables: an object schema whose properties may carry "
+                   "`type`, `description` and `default` (which must match its property). Defaults fill in variables "
+                   "not sent; a strict render refuses missing, unknown (not in `properties`) and mistyped ones.",
+}
+_CONTENT_HASH = {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$",
+                 "description": "SHA-256 of the version's canonical content: the same content, the same hash."}
+
+
+def _version_view_schemas() -> dict[str, Any]:
+    """What retrieving a prompt or partial, or listing their versions, answers beyond Portkey's fields."""
+    prompt_version = {
+        "type": "object", "required": ["variables_schema", "variables_schema_inferred", "strict_variables",
+                                       "content_hash"],
+        "properties": {
+            "variables_schema": {**VARIABLES_SCHEMA, "description": "The version's schema of its variables: its own, "
+                                 "else one inferred from the template (every variable a property, those used outside "
+                                 "sections required)."},
+            "variables_schema_inferred": {"type": "boolean", "description": "Whether `variables_schema` is inferred."},
+            "strict_variables": {"type": "boolean"},
+            "content_hash": _CONTENT_HASH,
+        },
+    }
+    partial = {"type": "object", "required": ["content_hash"], "properties": {"content_hash": _CONTENT_HASH}}
+
+    def listing(item: str) -> dict[str, Any]:
+        return {"type": "object", "required": ["object", "total", "data"],
+                "properties": {"object": {"const": "list"}, "total": {"type": "integer"},
+                               "data": {"type": "array", "items": {"$ref": SCHEMAS + item}}}}
+
+    return {
+        "PromptVersion": prompt_version,
+        "Prompt": {"allOf": [{"$ref": SCHEMAS + "PromptVersion"}], "type": "object",
+                   "required": ["id", "slug", "prompt_version", "prompt_version_id", "string"],
+                   "properties": {"id": {"type": "string"}, "slug": {"type": "string"},
+                                  "prompt_version": {"type": "integer"}, "prompt_version_id": {"type": "string"},
+                                  "string": {"type": "string"}}},
+        "PromptVersionList": listing("PromptVersion"),
+        "Partial": partial,
+        "PartialVersionList": listing("Partial"),
+    }
 
 
 # --- the document ---------------------------------------------------------------------------------

@@ -63,10 +63,28 @@ def test_the_entry_point_imports_from_the_lambda_build_alone(function: str, arti
     )
     if function == "StreamFunction":
         code += "import uvicorn, uvloop, httptools\n"  # what `uvicorn` on Lambda runs with (run.sh)
+    result = _run_alone(code, artifact)
+    assert result.returncode == 0, f"{function} ({module}.{attribute}):\n{result.stderr}"
+
+
+def test_what_core_imports_on_first_use_is_in_the_build_too(artifact: Path, lambda_package: Path) -> None:
+    """jsonschema is imported by the first write with a variables_schema or strict render, not at a cold start,
+    so importing the entry points does not prove the build ships it: a schema check and a strict check do."""
+    code = (
+        f"import sys\nsys.path[:0] = [{str(artifact)!r}, {str(lambda_package)!r}]\n"
+        "from core.variables import check_variables, check_variables_schema\n"
+        "schema = {'type': 'object', 'properties': {'a': {'$ref': '#/$defs/text'}}, '$defs': {'text': {'type': 'string'}}}\n"
+        "check_variables_schema(schema)\n"
+        "check_variables(schema, {'a': 'x'}, subject='probe')\n"
+    )
+    result = _run_alone(code, artifact)
+    assert result.returncode == 0, result.stderr
+
+
+def _run_alone(code: str, artifact: Path) -> subprocess.CompletedProcess[str]:
     environment = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "CUECARD_TABLE": "cuecard",
                    "CUECARD_EVENT_BUS": "cuecard-events", "CUECARD_SECRET_PREFIX": "cuecard/test/",
                    "AWS_EC2_METADATA_DISABLED": "true", "PATH": "/usr/bin:/bin"}
     # -I: no PYTHONPATH, no user site; -S: no site-packages. Only the stdlib, the code and the build's packages.
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=artifact, env=environment,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"{function} ({module}.{attribute}):\n{result.stderr}"
+    return subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=artifact, env=environment,
+                          capture_output=True, text=True, timeout=120)

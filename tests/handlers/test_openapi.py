@@ -135,3 +135,24 @@ def test_make_default_takes_a_number_as_portkeys_spec_says(spec) -> None:
 def test_the_generations_alias_is_deprecated_and_nothing_else_is(spec) -> None:
     deprecated = {(method, path) for method, path, operation in operations(spec) if operation.get("deprecated")}
     assert deprecated == {("POST", "/v1/prompts/{prompt_id}/generate")}
+
+
+def test_typed_variables_are_documented(spec) -> None:
+    schemas = spec["components"]["schemas"]
+    for name in ("CreatePrompt", "UpdatePrompt"):
+        properties = schemas[name]["properties"]
+        assert properties["variables_schema"]["anyOf"][0]["properties"]["type"] == {"const": "object"}
+        assert properties["strict_variables"]["anyOf"][0]["type"] == "boolean"
+    assert schemas["PromptRequest"]["allOf"][1]["properties"]["strict"]["anyOf"][0]["type"] == "boolean"
+    publish = spec["paths"]["/v1/prompts/{prompt_id}/makeDefault"]["put"]
+    label = spec["paths"]["/v1/prompts/{prompt_id}/versions/{version_id}"]["put"]
+    for operation, body in ((publish, "PublishPrompt"), (label, "LabelVersion")):
+        assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(body)
+        assert schemas[body]["properties"]["force"]["type"] == "boolean"
+        assert "409" in operation["responses"] and "incompatible_variables" in operation["description"]
+    assert "force" not in schemas["MakeDefault"]["properties"]  # a partial's publish has no guard
+    shown = schemas["PromptVersion"]["required"]
+    assert shown == ["variables_schema", "variables_schema_inferred", "strict_variables", "content_hash"]
+    assert spec["paths"]["/v1/prompts/{prompt_id}"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"] == {"$ref": "#/components/schemas/Prompt"}
+    assert "invalid_variables" in spec["paths"]["/v1/prompts/{prompt_id}/render"]["post"]["description"]

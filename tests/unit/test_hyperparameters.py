@@ -466,6 +466,20 @@ def test_stream_bool_missing_or_null(body, expected):
     assert parse_request_body(body).stream is expected
 
 
+@pytest.mark.parametrize(("body", "expected"), [({}, None), ({"strict": None}, None), ({"strict": True}, True),
+                                               ({"strict": False}, False)])
+def test_root_strict_is_the_renders_flag_and_never_an_override(body, expected):
+    request = parse_request_body({**body, "temperature": 0.1})
+    assert request.strict is expected and request.overrides == {"temperature": 0.1}
+
+
+@pytest.mark.parametrize("strict", ["true", 1, [], {}])
+def test_strict_must_be_a_bool(strict):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request_body({"strict": strict})
+    assert caught.value.param == "strict" and caught.value.message.startswith("strict must be a boolean")
+
+
 @pytest.mark.parametrize("stream", ["true", 1, 0, [], {}])
 def test_stream_must_be_a_bool(stream):
     with pytest.raises(InvalidRequest) as caught:

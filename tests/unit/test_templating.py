@@ -27,6 +27,7 @@ from core.templating import (
     render_text,
     template_kind,
     template_variables,
+    unsectioned_variables,
 )
 
 # --- values ------------------------------------------------------------------------------------
@@ -399,6 +400,16 @@ def test_template_variables_text() -> None:
         "{{>slug}}{{>slug@5}}{{>>which}}{{{raw}}}{{&amp}}{{=<% %>=}}<% late %>"
     )
     assert template_variables(template) == ["a", "b.c", "items", "name", "empty", "which", "raw", "amp", "late"]
+
+
+def test_unsectioned_variables_are_the_interpolations_outside_every_section() -> None:
+    template = (
+        "{{! note }}{{a}} {{b.c}} {{#items}}{{name}}{{.}}{{/items}}{{^empty}}{{a}}{{x}}{{/empty}}"
+        "{{>slug}}{{>>which}}{{{raw}}}{{&amp}}{{=<% %>=}}<% late %><%#s%><%name%><%/s%><% name %>"
+    )
+    assert unsectioned_variables(template) == ["a", "b.c", "which", "raw", "amp", "late", "name"]
+    chat = _chat({"role": "system", "content": "{{#v}}{{w}}{{/v}}"}, {"role": "user", "content": "{{q}}"})
+    assert unsectioned_variables(chat) == ["q"]
 
 
 def test_template_variables_chat_scans_rendered_strings_only() -> None:
