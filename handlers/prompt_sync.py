@@ -244,7 +244,7 @@ def read_files(directory: Path) -> list[LocalFile]:
         kind = SUFFIX_KINDS.get(path.suffix)
         if kind is None or not path.is_file() or any(part.startswith(".") for part in relative.parts):
             continue
-        name, folder = relative.as_posix(), relative.parent.as_posix().strip(".")
+        name, folder = relative.as_posix(), "/".join(relative.parent.parts)
         slug = path.stem
         if not SLUG_PATTERN.match(slug):
             raise CuecardError(f"{name}: the file name is the {kind}'s slug: 3-64 lowercase letters, digits, '-' "
