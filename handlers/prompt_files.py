@@ -118,7 +118,13 @@ def format_document(document: PromptDocument) -> str:
 def _with_front_matter(front: Mapping[str, Any], body: str) -> str:
     import yaml
 
-    text = yaml.safe_dump(dict(front), sort_keys=False, allow_unicode=True, default_flow_style=False, width=1 << 16)
+    def dump(allow_unicode: bool) -> str:
+        return str(yaml.safe_dump(dict(front), sort_keys=False, allow_unicode=allow_unicode,
+                                  default_flow_style=False, width=1 << 16))
+
+    text = dump(True)
+    if yaml.safe_load(text) != dict(front):  # PyYAML folds a few characters (NEL) it writes unescaped
+        text = dump(False)
     return f"{FENCE}\n{text}{FENCE}\n{body}\n"
 
 

@@ -190,3 +190,8 @@ def test_any_chat_template_round_trips(messages: list[dict[str, object]], raw: b
     if description is not None:
         fields["version_description"] = description
     round_trip(prompt(**fields))  # type: ignore[arg-type]
+
+
+def test_characters_yaml_would_fold_are_escaped() -> None:
+    _, parsed = round_trip(prompt("x", version_description="a\x85b", template_metadata={"k": "\u2028"}))
+    assert parsed.version["version_description"] == "a\x85b"
