@@ -19,8 +19,9 @@ from pydantic import (
 
 from core.errors import InvalidRequest
 from core.models import API_VERSION_FIELDS
+from core.references import RESERVED_KEYS
 
-RESERVED_SLUGS = frozenset({"partials"})  # /v1/prompts/partials is the partials API
+RESERVED_SLUGS = RESERVED_KEYS  # /v1/prompts/partials is the partials API
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
 T = TypeVar("T", bound="BaseModel")
 _UUID_SHAPE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -64,6 +65,7 @@ class CreatePrompt(VersionFields):
     collection_id: StrictStr = "default"
     workspace_id: StrictStr | None = None
     prompt_metadata: dict[str, Any] | None = None
+    external_ids: list[Any] | None = None  # checked by core.references.check_external_ids (param `external_ids`)
     slug: StrictStr | None = None
 
     @field_validator("slug")
@@ -81,6 +83,7 @@ class UpdatePrompt(VersionFields):
     collection_id: StrictStr | None = None
     workspace_id: StrictStr | None = None
     prompt_metadata: dict[str, Any] | None = None
+    external_ids: list[Any] | None = None  # replaces the list; [] clears it
     patch: StrictBool = False
 
 

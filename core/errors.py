@@ -151,6 +151,22 @@ class Conflict(CuecardError):
     default_code = "conflict"
 
 
+class ExternalIdTaken(Conflict):
+    """An external id (OpenAI's `pmpt_...`) that another live prompt already holds, as an external id or as its
+    slug (409). The message names that prompt by its slug."""
+
+    default_code = "external_id_taken"
+
+
+def external_id_taken(external_id: str, holder_slug: str) -> ExternalIdTaken:
+    """The one wording of a taken external id, whichever store found it."""
+    return ExternalIdTaken(
+        f"external id {external_id} already names prompt {holder_slug}; remove it there first "
+        f"(PUT /v1/prompts/{holder_slug} with the external_ids it keeps).",
+        param="external_ids",
+    )
+
+
 class PartialInUse(Conflict):
     """Deleting a partial that live prompts or partials still include (409)."""
 

@@ -123,6 +123,8 @@ class Entity:
     labels: Mapping[str, int] = field(default_factory=dict)  # label name -> version number
     metadata: Mapping[str, Any] = field(default_factory=dict)
     deleted: bool = False
+    # Other systems' ids of a prompt (OpenAI's `pmpt_...`), each naming it as its id or slug does; a partial has none.
+    external_ids: tuple[str, ...] = ()
 
 
 BUILTIN_LABELS: tuple[str, ...] = ("production", "staging", "development")

@@ -23,7 +23,14 @@ from core.references import Reference
 
 
 class TemplateStore(Protocol):
-    """Versioned prompts and partials. `key` is always an id or a slug."""
+    """Versioned prompts and partials. `key` is an id, a slug or, for a prompt, one of its external ids (OpenAI's
+    `pmpt_...`; `Entity.external_ids`), tried in that order: `get_entity(Kind.PROMPT, "pmpt_abc")` and
+    `resolve(Kind.PROMPT, parse_reference("pmpt_abc@3"))` find a prompt by an external id.
+
+    External ids (core.references.check_stored_external_ids, else InvalidRequest) name one live prompt each and
+    are no live prompt's slug: a create or update that would take one another live prompt holds, as an external
+    id or as its slug, raises ExternalIdTaken (a Conflict, naming that prompt's slug), and a create whose slug is
+    a live external id raises Conflict. The store enforces this in the write itself, races included."""
 
     def resolve(self, kind: Kind, ref: Reference) -> TemplateVersion:
         """The version a reference points at, in at most one store read. Deleted entities are not found."""
@@ -36,7 +43,7 @@ class TemplateStore(Protocol):
         ...
 
     def create(self, kind: Kind, entity: Entity, first: VersionDraft) -> TemplateVersion:
-        """Stores a new entity and its version 1 atomically; version 1 is published."""
+        """Stores a new entity (with its external ids) and its version 1 atomically; version 1 is published."""
         ...
 
     def append_version(self, kind: Kind, key: str, build: Callable[[TemplateVersion], VersionDraft]) -> TemplateVersion:
@@ -44,7 +51,8 @@ class TemplateStore(Protocol):
         ...
 
     def update_entity(self, kind: Kind, key: str, changes: Mapping[str, Any]) -> Entity:
-        """Changes head fields (`name`, `collection_id`, `workspace_id`, `metadata`); versions are untouched."""
+        """Changes head fields (`name`, `collection_id`, `workspace_id`, `metadata`, and a prompt's `external_ids`,
+        which the given list replaces: those it leaves out are free again); versions are untouched."""
         ...
 
     def get_version(self, kind: Kind, key: str, version: int) -> TemplateVersion: ...
@@ -71,7 +79,8 @@ class TemplateStore(Protocol):
 
     def delete(self, kind: Kind, key: str) -> None:
         """Hides the entity from listing and resolution; its versions stay in the table, reachable by id
-        inside the store. Its slug is free again: a new entity may take it, and the slug then means that one."""
+        inside the store. Its slug (and external ids) are free again: a new entity may take it, and the slug then
+        means that one."""
         ...
 
 

@@ -1,4 +1,8 @@
-"""Prompt and partial references: `id`, `id@12`, `id@latest`, `id@<label>`; and label-name rules."""
+"""Prompt and partial references: `id`, `id@12`, `id@latest`, `id@<label>`; label-name and external-id rules.
+
+A key is an id (a UUID), a slug, or, for a prompt, one of its external ids (`pmpt_...`); stores try them in
+that order, and a key names at most one live prompt (a slug and an external id never coincide).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ from core.errors import InvalidLabelName, InvalidReference, InvalidRequest
 Selector = Literal["published", "latest", "number", "label"]
 
 RESERVED_LABEL_NAMES = frozenset({"latest", "default", "published"})
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+RESERVED_KEYS = frozenset({"partials"})  # /v1/prompts/partials is the partials API, not a prompt
+MAX_EXTERNAL_IDS = 20
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+_EXTERNAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _MAX_VERSION = 10**12
 _ENTITY_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -31,9 +38,50 @@ def check_new_keys(what: str, entity_id: str, slug: str) -> None:
         raise InvalidRequest(f"slug {slug!r} must not look like an id", param="slug")
 
 
+def check_external_ids(values: object, *, param: str = "external_ids") -> tuple[str, ...]:
+    """A prompt's external ids as every store keeps them, in the order given; raises InvalidRequest (400) saying
+    which entry is wrong and why (never quoting it). Each is a key a reference can carry: 1-128 letters, digits,
+    '_', '.', ':' or '-', starting with a letter or digit (so never `@`, which addresses versions), not shaped like
+    a UUID (ids are) and not a reserved path word; at most MAX_EXTERNAL_IDS, none twice."""
+    if not isinstance(values, (list, tuple)):
+        raise InvalidRequest(f"{param} must be a list of strings.", param=param, code="invalid_external_id")
+    if len(values) > MAX_EXTERNAL_IDS:
+        raise InvalidRequest(f"{param} holds {len(values)} ids; a prompt has at most {MAX_EXTERNAL_IDS}.",
+                             param=param, code="invalid_external_id")
+    seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        where = f"{param}[{index}]"
+        if not isinstance(value, str) or not _EXTERNAL_ID.fullmatch(value):
+            raise InvalidRequest(f"{where} must be 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter "
+                                 "or digit.", param=param, code="invalid_external_id")
+        if is_entity_id(value):
+            raise InvalidRequest(f"{where} looks like a UUID, which would read as a prompt id.", param=param,
+                                 code="invalid_external_id")
+        if value in RESERVED_KEYS:
+            raise InvalidRequest(f"{where} is reserved: /v1/prompts/{value} is a route of its own.", param=param,
+                                 code="invalid_external_id")
+        if value in seen:
+            raise InvalidRequest(f"{where} repeats {param}[{seen[value]}].", param=param, code="invalid_external_id")
+        seen[value] = index
+    return tuple(values)
+
+
+def check_stored_external_ids(kind: str, slug: str, values: object) -> tuple[str, ...]:
+    """External ids as a store keeps them on the prompt or partial `slug` (`kind` is "prompt" or "partial"):
+    `check_external_ids`' rules, none on a partial, and not the prompt's own slug (which names it already)."""
+    external_ids = check_external_ids(values)
+    if external_ids and kind != "prompt":
+        raise InvalidRequest(f"A {kind} has no external ids; only prompts do.", param="external_ids",
+                             code="invalid_external_id")
+    if slug in external_ids:
+        raise InvalidRequest(f"external_ids[{external_ids.index(slug)}] is the prompt's own slug, which names it already.",
+                             param="external_ids", code="invalid_external_id")
+    return external_ids
+
+
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """A parsed reference: `key` is an id or a slug; the selector says which version."""
+    """A parsed reference: `key` is an id, a slug or an external id; the selector says which version."""
 
     key: str
     selector: Selector = "published"
@@ -80,7 +128,7 @@ def parse_reference(text: object, *, param: str = "promptId") -> Reference:
     key, sep, suffix = text.partition("@")
     if not _KEY.match(key):
         raise InvalidReference(
-            f"{text!r} is not a valid reference: the id or slug must be letters, digits, '_', '.' or '-'.", param=param
+            f"{text!r} is not a valid reference: the id or slug must be letters, digits, '_', '.', ':' or '-'.", param=param
         )
     if not sep:
         return Reference(key)

@@ -35,11 +35,12 @@ from core.errors import (
     TemplateError,
     VersionNotFound,
     VirtualKeyNotFound,
+    external_id_taken,
 )
 from core.hyperparameters import PromptRequest, merge_parameters, parse_request_body, validate_parameters
 from core.models import API_VERSION_FIELDS, Entity, Kind, Label, TemplateVersion, VersionDraft, stored_collection
 from core.ports import CollectionStore, LabelStore, TemplateStore, VirtualKeyStore
-from core.references import Reference, check_label_name, parse_reference
+from core.references import Reference, check_external_ids, check_label_name, parse_reference
 from core.templating import (
     DEFAULT_LIMITS,
     RenderLimits,
@@ -60,11 +61,11 @@ from core.variables import check_compatible, check_variables_schema, render_vari
 VERSION_FIELDS = tuple(API_VERSION_FIELDS)
 REQUIRED_UPDATE_FIELDS = ("string", "parameters")
 # Portkey's spec: `name`, `collection_id`, `version_description` and `virtual_key` "can always be updated
-# independently without affecting versioning". The first two (and workspace_id, prompt_metadata) are the
-# head's and never make a version. The last two live on a version, and versions are immutable: sent
+# independently without affecting versioning". The first two (and workspace_id, prompt_metadata, external_ids)
+# are the head's and never make a version. The last two live on a version, and versions are immutable: sent
 # without any other version field they make a new version copying the latest (as `patch: true` would).
 HEAD_FIELDS = {"name": "name", "collection_id": "collection_id", "workspace_id": "workspace_id",
-               "prompt_metadata": "metadata"}  # API name -> Entity field
+               "prompt_metadata": "metadata", "external_ids": "external_ids"}  # API name -> Entity field
 ANNOTATION_FIELDS = ("virtual_key", "version_description")
 _TOOL_FIELDS = ("tools", "tool_choice", "functions")
 _MAX_VERSION_DIGITS = 12  # as core.references: version numbers stay below 10**12
@@ -200,11 +201,12 @@ class PromptService:
     def create_prompt(self, body: Any) -> dict[str, Any]:
         request = parse_body(CreatePrompt, body)
         draft = self._draft(request.model_dump(include=set(VERSION_FIELDS)), check_chat=True)
+        external_ids = check_external_ids(request.external_ids or [])
         self._check_virtual_key(request.virtual_key)
         self._check_collection(request.collection_id)
         entity = self._new_entity(Kind.PROMPT, request.name, request.slug, request.collection_id, request.workspace_id,
                                   request.prompt_metadata or {})
-        version = self._templates.create(Kind.PROMPT, entity, draft)
+        version = self._templates.create(Kind.PROMPT, dataclasses.replace(entity, external_ids=external_ids), draft)
         return {"id": entity.id, "slug": entity.slug, "version_id": version.version_id, "version": 1, "object": "prompt"}
 
     def update_prompt(self, key: str, body: Any) -> dict[str, Any]:
@@ -223,8 +225,8 @@ class PromptService:
         versioned = [field for field, value in sent.items() if value is not None]
         if not versioned and not changes:
             raise InvalidRequest(
-                "An update must change something: send name, collection_id, workspace_id or prompt_metadata "
-                "(no new version), virtual_key or version_description (a new version copying the latest), "
+                "An update must change something: send name, collection_id, workspace_id, prompt_metadata or "
+                "external_ids (no new version), virtual_key or version_description (a new version copying the latest), "
                 "or string and parameters (a new version).",
                 param="string", code="missing_required_parameter",
             )
@@ -238,6 +240,10 @@ class PromptService:
         self._check_collection(changes.get("collection_id"))
         if "collection_id" in changes:
             changes["collection_id"] = stored_collection(changes["collection_id"])
+        if "external_ids" in changes:
+            changes["external_ids"] = check_external_ids(changes["external_ids"])
+            if versioned:  # the version is written first: refuse, before it, ids that are plainly taken
+                self._check_external_ids_free(key, changes["external_ids"])
 
         def build(latest: TemplateVersion) -> VersionDraft:
             fields = dict(sent)
@@ -265,6 +271,18 @@ class PromptService:
             "version": version.version,
             "object": "prompt",
         }
+
+    def _check_external_ids_free(self, key: str, external_ids: tuple[str, ...]) -> None:
+        """ExternalIdTaken if another live prompt holds one of `external_ids` now. Only a courtesy before a write
+        that cannot be undone: the store's claim, in the head's own write, is what keeps them unique."""
+        owner = self._templates.get_entity(Kind.PROMPT, key).id
+        for external_id in external_ids:
+            try:
+                holder = self._templates.get_entity(Kind.PROMPT, external_id)
+            except NotFound:
+                continue
+            if holder.id != owner:
+                raise external_id_taken(external_id, holder.slug)
 
     def get_prompt(self, key: str, version: str | None = None) -> dict[str, Any]:
         entity = self._templates.get_entity(Kind.PROMPT, key)

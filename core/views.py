@@ -62,6 +62,7 @@ def prompt_summary(entity: Entity) -> dict[str, Any]:
         "latest_version": entity.latest_version,
         "published_version": entity.published_version,
         "labels": dict(entity.labels),
+        "external_ids": list(entity.external_ids),
         "object": entity.kind.value,
     }
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from core import admin_requests as bodies
 from core.hyperparameters import Hyperparameters
 from core.models import PROVIDERS
+from core.references import MAX_EXTERNAL_IDS, RESERVED_KEYS
 
 DOCUMENTED_PREFIX = "/v1"
 MAX_TEXT = 1024  # handlers.json_body.MAX_TEXT_PARAM_CHARS: a longer path or query value is a 400
@@ -31,7 +32,7 @@ SECURITY = [{"PortkeyApiKey": []}, {"BearerAuth": []}]
 
 # --- parameter shapes -----------------------------------------------------------------------------
 
-_KEY = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}"
+_KEY = r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}"  # an id, a slug or an external id (core.references)
 # A label name as core.references.check_label_name takes it: not all digits, not a reserved name.
 _LABEL = (r"(?![0-9]+$)(?!(?:[Ll][Aa][Tt][Ee][Ss][Tt]|[Dd][Ee][Ff][Aa][Uu][Ll][Tt]|"
           r"[Pp][Uu][Bb][Ll][Ii][Ss][Hh][Ee][Dd])$)[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
@@ -53,14 +54,14 @@ def _key_parameter(description: str, *examples: str, **schema: Any) -> dict[str,
 
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "prompt_ref": {
-        "description": "The prompt's id or slug, optionally with a version: `id`, `id@12`, `id@latest` or `id@<label>`. "
-                       "Without one, the published version.",
+        "description": "The prompt's id, slug or external id (`pmpt_...`), optionally with a version: `id`, `id@12`, "
+                       "`id@latest` or `id@<label>`. Without one, the published version.",
         "schema": {"type": "string", "pattern": REFERENCE_PATTERN},
         "examples": {"slug": {"value": "support-reply"}, "number": {"value": "support-reply@2"},
                      "label": {"value": "support-reply@production"}, "latest": {"value": "summarize@latest"},
                      "raw": {"value": "chat-with-history"}},
     },
-    "prompt_id": _key_parameter("The prompt's id or slug.", "support-reply", "summarize"),
+    "prompt_id": _key_parameter("The prompt's id, slug or external id.", "support-reply", "summarize"),
     "partial_id": _key_parameter("The partial's id or slug.", "house-style"),
     "version_id": _key_parameter("A version number (from 1) or a version id (`prompt_version_id`).", "1", "2",
                                  pattern="^(?!0+$)"),
@@ -126,6 +127,8 @@ _BREAKING = ("the version's variables schema (explicit or inferred) requires, wi
              "current one did not, or narrows a variable's type, which would break; `\"force\": true` overrides. "
              "The guard protects")
 _REF = {"prompt_id": "prompt_ref"}
+_TAKEN = ("an external id another live prompt holds, as an external id or as its slug; the message names that "
+          "prompt's slug.")
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/prompts/{prompt_id}/render"): Operation(
@@ -151,13 +154,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "PromptRequest", False, path_kinds=_REF, ok="Object", ok_headers=_PROMPT_HEADERS, stream=True, deprecated=True,
         description="Portkey's deprecated generations API, which older SDKs call: the same call, body and answer as "
                     "`POST /prompts/{prompt_id}/completions`. Use completions."),
-    ("POST", "/prompts"): Operation("createPrompt", "Create a prompt", "Prompts", "write", _WRITE, "CreatePrompt"),
+    ("POST", "/prompts"): Operation(
+        "createPrompt", "Create a prompt", "Prompts", "write", _WRITE, "CreatePrompt",
+        description=f"409 `external_id_taken`: {_TAKEN}"),
     ("GET", "/prompts"): Operation("listPrompts", "List prompts", "Prompts", "write", _AUTH, query=LIST_QUERY),
     ("GET", "/prompts/{prompt_id}"): Operation("getPrompt", "Get a prompt", "Prompts", "write", _READ_ONE,
                                                query=VERSION_QUERY, ok="Prompt"),
     ("PUT", "/prompts/{prompt_id}"): Operation(
         "updatePrompt", "Update a prompt (a new version)", "Prompts", "write", _WRITE_ONE, "UpdatePrompt",
-        description="Creates a new version. Without `\"patch\": true` it must carry `string` and `parameters`."),
+        description="Version fields create a new version; without `\"patch\": true` it must carry `string` and "
+                    "`parameters`. `name`, `collection_id`, `workspace_id`, `prompt_metadata` and `external_ids` "
+                    "change the prompt without a new version; `external_ids` replaces the list (`[]` clears it). "
+                    f"409 `external_id_taken`: {_TAKEN}"),
     ("DELETE", "/prompts/{prompt_id}"): Operation("deletePrompt", "Delete a prompt", "Prompts", "write", _DELETE),
     ("PUT", "/prompts/{prompt_id}/makeDefault"): Operation(
         "updatePromptDefault", "Publish a version", "Prompts", "write", _WRITE_ONE, "PublishPrompt",
@@ -241,7 +249,7 @@ _STATUS_TEXT: dict[int | str, str] = {
     403: "The API key lacks the scope this route needs.",
     414: "The URL (path and query) is longer than the server's limit.",
     404: "No such prompt, partial, version, label, collection or virtual key.",
-    409: "Conflicts with stored data: a slug or name in use, a concurrent write, a partial still in use, a "
+    409: "Conflicts with stored data: a slug, external id or name in use, a concurrent write, a partial still in use, a "
          "collection not empty, the built-in default collection, or a publish or label move that would break "
          "callers' variables (`incompatible_variables`).",
     413: "The body is larger than the server's limit.",
@@ -322,6 +330,7 @@ def _component_schemas() -> dict[str, Any]:
         properties["string"] = {**properties["string"],
                                 "description": "The template: Mustache, a JSON array of messages for a chat prompt."}
         properties["variables_schema"] = _nullable(VARIABLES_SCHEMA)
+        properties["external_ids"] = _nullable(EXTERNAL_IDS)
         properties["strict_variables"] = _nullable({
             "type": "boolean", "description": "Renders check the variables against the schema unless a call says "
                                               "`\"strict\": false`."})
@@ -397,6 +406,15 @@ def _component_schemas() -> dict[str, Any]:
     return schemas
 
 
+EXTERNAL_IDS = {
+    "type": "array", "maxItems": MAX_EXTERNAL_IDS, "uniqueItems": True,
+    "items": {"type": "string", "pattern": f"^{_KEY}$",
+              "not": {"anyOf": [{"pattern": f"^{_UUID}$"}, {"enum": sorted(RESERVED_KEYS)}]}},
+    "description": "Other systems' ids of the prompt, such as OpenAI's stored-prompt ids (`pmpt_...`): each names the "
+                   "prompt wherever its id or slug does (`/v1/prompts/pmpt_abc@3/render`). Each names one live prompt "
+                   "and is no prompt's slug; deleting the prompt, or an update that leaves one out, frees it. An "
+                   "update replaces the list; `[]` clears it; neither makes a version.",
+}
 VARIABLES_SCHEMA = {
     "type": "object", "required": ["type"],
     "properties": {"type": {"const": "object"},
@@ -434,8 +452,10 @@ def _version_view_schemas() -> dict[str, Any]:
     return {
         "PromptVersion": prompt_version,
         "Prompt": {"allOf": [{"$ref": SCHEMAS + "PromptVersion"}], "type": "object",
-                   "required": ["id", "slug", "prompt_version", "prompt_version_id", "string"],
+                   "required": ["id", "slug", "external_ids", "prompt_version", "prompt_version_id", "string"],
                    "properties": {"id": {"type": "string"}, "slug": {"type": "string"},
+                                  "external_ids": {"type": "array", "items": {"type": "string"},
+                                                   "description": EXTERNAL_IDS["description"]},
                                   "prompt_version": {"type": "integer"}, "prompt_version_id": {"type": "string"},
                                   "string": {"type": "string"}}},
         "PromptVersionList": listing("PromptVersion"),

@@ -56,8 +56,7 @@ _FRONT_MATTER_FIELDS: dict[str, str] = {
     "strict_variables": "strict_variables",
     "is_raw_template": "is_raw_template",
 }
-_HEAD_KEYS = ("name", "metadata")
-_PROMPT_KEYS = ("name", *_FRONT_MATTER_FIELDS, "template", "metadata")
+_PROMPT_KEYS = ("name", *_FRONT_MATTER_FIELDS, "template", "metadata", "external_ids")
 _PARTIAL_KEYS = ("name", "description")
 _MESSAGE = re.compile(r"^::: (?P<role>[^\s{]+)(?: (?P<attrs>\{.*\}))?$")
 _PART = re.compile(r"^:::: (?P<type>[^\s{]+)(?: (?P<attrs>\{.*\}))?$")
@@ -77,6 +76,7 @@ class PromptDocument:
     name: str
     version: Mapping[str, Any]  # string, model, parameters, ... as the create and update bodies name them
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    external_ids: tuple[str, ...] = ()  # e.g. OpenAI `pmpt_...` ids the prompt answers to
 
     @property
     def content_hash(self) -> str:
@@ -112,6 +112,8 @@ def format_document(document: PromptDocument) -> str:
             front["template"], body = "chat", format_chat_body(messages)
     if document.metadata:
         front["metadata"] = _sorted(dict(document.metadata))
+    if document.external_ids:
+        front["external_ids"] = list(document.external_ids)
     return _with_front_matter(front, body)
 
 
@@ -231,7 +233,11 @@ def parse_document(text: str, *, kind: str, slug: str, path: str) -> PromptDocum
     metadata = front.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise PromptFileError(f"{path}: `metadata` must be a mapping.", param="metadata")
-    return PromptDocument(kind=kind, slug=slug, name=name, version=version, metadata=metadata)
+    external_ids = front.get("external_ids") or []
+    if not isinstance(external_ids, list) or not all(isinstance(item, str) for item in external_ids):
+        raise PromptFileError(f"{path}: `external_ids` must be a list of strings.", param="external_ids")
+    return PromptDocument(kind=kind, slug=slug, name=name, version=version, metadata=metadata,
+                          external_ids=tuple(external_ids))
 
 
 def _split_front_matter(text: str, path: str) -> tuple[dict[str, Any], str]:

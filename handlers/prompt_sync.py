@@ -163,7 +163,8 @@ def _prompt_item(registry: Registry, detail: dict[str, Any], provider_slugs: dic
         version["variables_schema"] = schema
     version = {name: value for name, value in version.items() if value is not None}
     document = PromptDocument(kind="prompt", slug=detail["slug"], name=detail["name"], version=version,
-                              metadata=detail.get("prompt_metadata") or {})
+                              metadata=detail.get("prompt_metadata") or {},
+                              external_ids=tuple(detail.get("external_ids") or ()))
     return RemoteItem(kind="prompt", id=detail["id"], slug=detail["slug"], folder=_folder_of(registry, detail),
                       latest_version=detail["prompt_version"], latest_version_id=detail["prompt_version_id"],
                       published_version=detail.get("published_version"), labels=dict(detail.get("labels") or {}),
@@ -272,7 +273,7 @@ class Change:
     remote: RemoteItem | None
     status: str
     new_version: bool  # a version is made (new, or content changed)
-    head: dict[str, Any]  # head fields to change: name, collection_id, prompt_metadata
+    head: dict[str, Any]  # head fields to change: name, collection_id, prompt_metadata, external_ids
     diff: str
     warnings: list[str] = field(default_factory=list)
     version: int | None = None  # the file's version once pushed (or the latest, when unchanged)
@@ -312,6 +313,8 @@ def _head_changes(local: LocalFile, remote: RemoteItem) -> dict[str, Any]:
         head["collection_id"] = local.folder
     if local.document.kind == "prompt" and dict(local.document.metadata) != dict(remote.document.metadata):
         head["prompt_metadata"] = dict(local.document.metadata)
+    if local.document.kind == "prompt" and local.document.external_ids != remote.document.external_ids:
+        head["external_ids"] = list(local.document.external_ids)
     return head
 
 
@@ -407,6 +410,8 @@ def _push_prompt(api: ApiClient, registry: Registry, change: Change) -> None:
         body = {"name": document.name, "slug": document.slug, "collection_id": collection, **_version_body(document)}
         if document.metadata:
             body["prompt_metadata"] = dict(document.metadata)
+        if document.external_ids:
+            body["external_ids"] = list(document.external_ids)
         created, _ = api.call("POST", "/prompts", body=body)
         change.version, change.version_id = int(created["version"]), created["version_id"]
         return

@@ -7,7 +7,10 @@ and a read racing a write through the wrapper never caches the old answer).
   `@label`): for `ttl` seconds (0: not cached); the version it found is kept under its id for good.
   Writes made through this wrapper drop the entity's pointer entries at once; `delete` drops its
   pinned entries too. Other processes see a write when their pointer entries expire (pinned entries
-  of a deleted entity stay until evicted, reachable by its id only).
+  of a deleted entity stay until evicted, reachable by its id only). An external id (`pmpt_...@N`
+  included) is cached like a slug, for `ttl` seconds, as it may move to another prompt: a create or an
+  update through this wrapper that sets external ids drops whatever is cached under them and under
+  the prompt's names, so an id given up or taken here answers anew at once.
   Misses (NotFound, e.g. a `{{>partial}}` tag naming nothing) are cached too, for `ttl` seconds, in
   an LRU of their own (`miss_size`), so a flood of unknown references never evicts a hit. A create,
   a new version, a publish or a label move through this wrapper drops the misses under that entity's
@@ -20,6 +23,7 @@ and a read racing a write through the wrapper never caches the old answer).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any, Callable, Mapping, NoReturn
@@ -27,7 +31,7 @@ from typing import Any, Callable, Mapping, NoReturn
 from core.errors import NotFound
 from core.models import Entity, Kind, TemplateVersion, VersionDraft, VirtualKey
 from core.ports import SecretStore, TemplateStore, VirtualKeyStore
-from core.references import Reference
+from core.references import Reference, is_entity_id
 from core.ttl_cache import TtlCache
 
 _PinnedKey = tuple[Kind, str, int]
@@ -129,10 +133,15 @@ class CachingTemplateStore:
         try:
             return self._inner.create(kind, entity, first)
         finally:
-            self._forget_misses(kind, {entity.id, entity.slug})
+            # Its external ids may have named another prompt until now (given up in another process).
+            self._invalidate(kind, {entity.id, entity.slug, *_external_ids(entity.external_ids)}, pinned=False)
 
     def update_entity(self, kind: Kind, key: str, changes: Mapping[str, Any]) -> Entity:
-        return self._inner.update_entity(kind, key, changes)  # head fields only: no cached version changes
+        if "external_ids" not in changes:
+            return self._inner.update_entity(kind, key, changes)  # other head fields: no cached version changes
+        # Those taken here, and the key; those given up are cached under this entity's id and slug.
+        return self._head_write(kind, {key, *_external_ids(changes["external_ids"])},
+                                lambda: self._inner.update_entity(kind, key, changes))
 
     def append_version(self, kind: Kind, key: str, build: Callable[[TemplateVersion], VersionDraft]) -> TemplateVersion:
         names = {key}
@@ -144,37 +153,34 @@ class CachingTemplateStore:
             self._invalidate(kind, names, pinned=False)
 
     def publish(self, kind: Kind, key: str, version: int) -> Entity:
-        names = {key}
+        return self._head_write(kind, {key}, lambda: self._inner.publish(kind, key, version))
+
+    def set_label(self, key: str, version: int, label: str) -> Entity:
+        return self._head_write(Kind.PROMPT, {key}, lambda: self._inner.set_label(key, version, label))
+
+    def remove_label(self, key: str, label: str) -> Entity:
+        return self._head_write(Kind.PROMPT, {key}, lambda: self._inner.remove_label(key, label))
+
+    def _head_write(self, kind: Kind, names: set[str], write: Callable[[], Entity]) -> Entity:
+        """Runs a write that answers the entity's head, then drops what is cached under `names` and under the
+        entity's id and slug (failed or not: a write may have landed before its answer was lost)."""
         try:
-            entity = self._inner.publish(kind, key, version)
+            entity = write()
             names |= {entity.id, entity.slug}
             return entity
         finally:
             self._invalidate(kind, names, pinned=False)
 
-    def set_label(self, key: str, version: int, label: str) -> Entity:
-        names = {key}
-        try:
-            entity = self._inner.set_label(key, version, label)
-            names |= {entity.id, entity.slug}
-            return entity
-        finally:
-            self._invalidate(Kind.PROMPT, names, pinned=False)
-
-    def remove_label(self, key: str, label: str) -> Entity:
-        names = {key}
-        try:
-            entity = self._inner.remove_label(key, label)
-            names |= {entity.id, entity.slug}
-            return entity
-        finally:
-            self._invalidate(Kind.PROMPT, names, pinned=False)
-
     def delete(self, kind: Kind, key: str) -> None:
+        names = {key, key.lower()}
+        if not is_entity_id(key):  # an external id: entries under the id and slug do not carry it
+            with contextlib.suppress(NotFound):  # then the delete says so
+                entity = self._inner.get_entity(kind, key)
+                names |= {entity.id, entity.slug}
         try:
             self._inner.delete(kind, key)
         finally:
-            self._invalidate(kind, {key, key.lower()}, pinned=True)
+            self._invalidate(kind, names, pinned=True)
 
     def _invalidate(self, kind: Kind, names: set[str], *, pinned: bool) -> None:
         """Drops entries cached under any of `names` or holding a version of that entity, and misses
@@ -200,6 +206,11 @@ def _attempt(inner: TemplateStore, kind: Kind, ref: Reference) -> TemplateVersio
         return inner.resolve(kind, ref)
     except NotFound as exc:
         return _Miss(exc)
+
+
+def _external_ids(value: Any) -> set[str]:
+    """The external ids a write sets, as far as they are strings (the store refuses anything else)."""
+    return {item for item in value if isinstance(item, str)} if isinstance(value, (list, tuple)) else set()
 
 
 def _is_id_of(key: str, version: TemplateVersion) -> bool:

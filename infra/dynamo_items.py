@@ -3,7 +3,10 @@
 Prompt/partial `pk = <kind>#<id>` holds `HEAD` (the Entity), `V#<0000000001>` (immutable versions),
 `PTR#published` / `PTR#latest` / `PTR#label#<name>` (full copies of the version pointed at, so any
 reference resolves in one read) and `VID#<version_id>` (version id -> number). Guard items keep
-slugs, label names and collection slugs unique. A collection is `collection#<id>` / `COLLECTION`.
+slugs, label names and collection slugs unique. A prompt's external ids (HEAD's `external_ids`) are
+claimed under the same key guards as slugs, `slug#prompt#<external id>`/GUARD with `external_id`
+set, so one key names one live prompt, by its slug or an external id. A collection is
+`collection#<id>` / `COLLECTION`.
 See template.yaml for the two GSIs.
 """
 
@@ -73,6 +76,22 @@ def key(pk: str, sk: str) -> Item:
 
 def slug_guard_key(kind: Kind, slug: str) -> Item:
     return key(f"slug#{kind.value}#{slug}", GUARD_SK)
+
+
+def external_id_claim(kind: Kind, external_id: str, entity_id: str, slug: str) -> Item:
+    """The key guard that makes `external_id` name entity `entity_id` (`slug`, kept to name it in a conflict)."""
+    return {**slug_guard_key(kind, external_id), "entity_id": s(entity_id), "holder_slug": s(slug),
+            "external_id": s(external_id)}
+
+
+def is_external_claim(guard: Mapping[str, Any]) -> bool:
+    """Whether a key guard is an external id's claim (else it is a slug's guard)."""
+    return "external_id" in guard
+
+
+def guard_holder_slug(guard: Mapping[str, Any], key: str) -> str:
+    """The slug of the entity a key guard of `key` reserves the key for."""
+    return str(guard["holder_slug"]["S"]) if is_external_claim(guard) else key
 
 
 def label_key(label_id: str) -> Item:
@@ -185,6 +204,7 @@ def head_item(entity: Entity, *, actor: str | None = None) -> Item:
         "revision": n(1),
     }
     _optional(item, "workspace_id", entity.workspace_id)
+    _optional(item, "external_ids", list(entity.external_ids) or None)  # absent: none
     _optional(item, ACTOR, actor)
     return item
 
@@ -204,6 +224,7 @@ def entity_from_item(item: Mapping[str, Any]) -> Entity:
         labels=_get(item, "labels", {}),
         metadata=_get(item, "metadata", {}),
         deleted=bool(_get(item, "deleted", False)),
+        external_ids=tuple(_get(item, "external_ids", ())),
     )
 
 

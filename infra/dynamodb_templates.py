@@ -3,9 +3,14 @@
 Every HEAD write records who made it (`actor`, from core.actor; `system` when no caller is known, e.g.
 the CLI), and every new V# item records who wrote it; change events read them from the table's stream.
 
-Keys: ids are UUIDs; anything else is a slug. A slug names one live entity: its guard item
-(`slug#<kind>#<slug>`/GUARD) is deleted with the entity, so a deleted entity's slug can be taken
-again (the deleted entity and its versions stay, under its id). A slug resolves through the
+Keys: ids are UUIDs; anything else is a slug or, for a prompt, an external id. A slug names one live entity:
+its guard item (`slug#<kind>#<slug>`/GUARD) is deleted with the entity, so a deleted entity's slug can be taken
+again (the deleted entity and its versions stay, under its id). A prompt's external ids are claims under the
+same guard keys (`external_id` set), written in the transaction that writes the HEAD's `external_ids` and
+deleted with the prompt or when an update drops them; so a key is one live prompt's slug or external id, never
+both. An external id is not in the `by_alias` GSI: it resolves through its claim (a consistent GetItem) and then
+the item, and is never remembered (it may move to another live prompt); once this process has seen a key
+resolve as an external id, it skips the GSI for it. A slug resolves through the
 `by_alias` GSI in one Query (deleted entities' items are skipped); the answer's id is remembered so
 later reads are consistent GetItems by id. A GSI miss (eventual consistency right after create), or
 an answer naming several entities, falls back to the guard. A remembered id is checked when a read
@@ -16,6 +21,7 @@ always read the guard (consistent).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -32,10 +38,11 @@ from core.errors import (
     PayloadTooLarge,
     VersionNotFound,
     entity_not_found,
+    external_id_taken,
     reference_not_found,
 )
 from core.models import BUILTIN_LABELS, Entity, Kind, TemplateVersion, VersionDraft
-from core.references import Reference, check_new_keys, is_entity_id
+from core.references import Reference, check_new_keys, check_stored_external_ids, is_entity_id
 from infra import dynamo_items as items
 from infra.attribute_codec import item_size, to_attr
 from infra.aws_errors import ITEM_TOO_LARGE_MESSAGE, error_code, translated
@@ -55,7 +62,9 @@ from infra.dynamodb_table import (
 MAX_ITEM_BYTES = 400_000  # under DynamoDB's 400 KB (409,600 bytes) with room for its own accounting
 _POINTER_HEADROOM = len(items.label_pointer_sk("x" * 64)) + 64  # a pointer copy has a longer sort key
 _MAX_TRANSACT_ITEMS = 100
-_ENTITY_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata"})
+_ENTITY_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata", "external_ids"})
+_CREATE_ITEMS = 6  # a create's transaction before its external-id claims
+_MAX_EXTERNAL_KEYS = 10_000  # keys remembered as external ids (to skip the GSI), then forgotten all at once
 
 
 class DynamoTemplateStore:
@@ -74,6 +83,7 @@ class DynamoTemplateStore:
         self._append_deadline = append_deadline
         self._sleep = sleep
         self._slug_ids: dict[tuple[Kind, str], str] = {}
+        self._external_keys: set[tuple[Kind, str]] = set()  # keys seen naming a prompt as an external id
         self._slug_lock = threading.Lock()
 
     @property
@@ -153,6 +163,8 @@ class DynamoTemplateStore:
         if entity.kind is not kind:
             raise InvalidRequest(f"cannot store a {entity.kind.value} as a {kind.value}")
         check_new_keys(kind.value, entity.id, entity.slug)
+        external_ids = check_stored_external_ids(kind.value, entity.slug, entity.external_ids)
+        entity = dataclasses.replace(entity, external_ids=external_ids)
         actor = actor_or_system()
         version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
         version_item = _sized(items.version_item(version, items.version_sk(1), actor=actor))
@@ -165,6 +177,7 @@ class DynamoTemplateStore:
             put(items.pointer_copy(version_item, items.LATEST_SK)),
             put(items.pointer_copy(version_item, items.PUBLISHED_SK)),
             put(_version_index(version), "attribute_not_exists(pk)"),
+            *self._claims(kind, entity.id, entity.slug, external_ids),
         ]
         for _ in range(3):
             codes = self.table.transact_or_reasons(transaction)
@@ -173,10 +186,14 @@ class DynamoTemplateStore:
                 return version
             if codes[0] == CONDITION_FAILED:
                 raise Conflict(f"{kind.value} {entity.id} already exists")
-            if codes[1] != CONDITION_FAILED:
+            if codes[1] == CONDITION_FAILED:
+                if self._live_guard(kind, entity.slug) is not None:
+                    raise Conflict(f"slug {entity.slug} is already in use")
+                continue
+            taken = [key for key, code in zip(external_ids, codes[_CREATE_ITEMS:], strict=True) if code == CONDITION_FAILED]
+            if not taken:
                 break
-            if not self._drop_stale_guard(kind, entity.slug):
-                raise Conflict(f"slug {entity.slug} is already in use")
+            self._check_claimable(kind, entity.id, taken)
         raise Conflict(f"could not create {kind.value} {entity.slug}: a concurrent write interfered; retry")
 
     @translated("append_version")
@@ -232,6 +249,8 @@ class DynamoTemplateStore:
         values: dict[str, Any] = {
             ":now": s(self._now()), ":one": ONE, ":false": FALSE, ":actor": s(actor_or_system())}
         for field, value in changes.items():
+            if field == "external_ids":
+                continue  # with their claims, below
             names[f"#{field}"] = field
             if value is None and field == "workspace_id":
                 removes.append(f"#{field}")
@@ -240,6 +259,8 @@ class DynamoTemplateStore:
             else:
                 sets.append(f"#{field} = :{field}")
                 values[f":{field}"] = to_attr(dict(value) if field == "metadata" else value, name=field)
+        if "external_ids" in changes:
+            return self._update_with_claims(kind, key, entity_id, changes["external_ids"], sets, removes, names, values)
         update = self.table.update(
             items.key(items.entity_pk(kind, entity_id), items.HEAD_SK),
             "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
@@ -254,6 +275,61 @@ class DynamoTemplateStore:
                 raise entity_not_found(kind.value, key) from None
             raise
         return items.entity_from_item(updated["Attributes"])
+
+    def _update_with_claims(self, kind: Kind, key: str, entity_id: str, wanted: Any, sets: list[str],
+                            removes: list[str], names: dict[str, str], values: dict[str, Any]) -> Entity:
+        """update_entity when `external_ids` change: the HEAD update (on the revision read), the claims of the ids
+        added and the deletes of those dropped, in one transaction; retried when another write came between."""
+        pk = items.entity_pk(kind, entity_id)
+        for _ in range(10):
+            head = self._live_head(kind, entity_id, key)
+            slug = head["slug"]["S"]
+            external_ids = check_stored_external_ids(kind.value, slug, wanted)
+            held = items.entity_from_item(head).external_ids
+            added = [external_id for external_id in external_ids if external_id not in held]
+            dropped = [external_id for external_id in held if external_id not in external_ids]
+            head_sets, head_removes = list(sets), [*removes, "external_ids"]
+            head_values = {**values, ":revision": n(items.revision_of(head))}
+            if external_ids:
+                head_sets.append("external_ids = :external_ids")
+                head_removes.pop()
+                head_values[":external_ids"] = to_attr(list(external_ids), name="external_ids")
+            update = self.table.update(
+                items.key(pk, items.HEAD_SK),
+                "SET " + ", ".join(head_sets) + (" REMOVE " + ", ".join(head_removes) if head_removes else ""),
+                "revision = :revision AND deleted = :false",
+                names=names,
+                values=head_values,
+            )
+            transaction = [update, *self._claims(kind, entity_id, slug, added),
+                           *self._releases(kind, entity_id, dropped)]
+            codes = self.table.transact_or_reasons(transaction)
+            if not codes:
+                return items.entity_from_item(self._live_head(kind, entity_id, key))
+            claimed = codes[1 : 1 + len(added)]
+            self._check_claimable(kind, entity_id, [external_id for external_id, code in zip(added, claimed, strict=True)
+                                                    if code == CONDITION_FAILED])
+        raise Conflict(f"too many concurrent writes to {kind.value} {key}; it was not updated, retry")
+
+    def _claims(self, kind: Kind, entity_id: str, slug: str, external_ids: list[str] | tuple[str, ...]
+                ) -> list[dict[str, Any]]:
+        """The Puts that claim `external_ids` for the entity; each fails if any entity holds the key now."""
+        return [self.table.put(items.external_id_claim(kind, external_id, entity_id, slug), "attribute_not_exists(pk)")
+                for external_id in external_ids]
+
+    def _releases(self, kind: Kind, entity_id: str, external_ids: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
+        """The Deletes of the entity's claims of `external_ids` (a claim that went already is no failure)."""
+        return [self.table.delete(items.slug_guard_key(kind, external_id), "attribute_not_exists(pk) OR entity_id = :id",
+                                  values={":id": s(entity_id)})
+                for external_id in external_ids]
+
+    def _check_claimable(self, kind: Kind, entity_id: str, keys: list[str]) -> None:
+        """After claims of `keys` failed: ExternalIdTaken naming the live entity that holds one of them; guards of
+        deleted entities are dropped (the caller then retries)."""
+        for key in keys:
+            guard = self._live_guard(kind, key)
+            if guard is not None and guard["entity_id"]["S"] != entity_id:
+                raise external_id_taken(key, items.guard_holder_slug(guard, key))
 
     @translated("publish")
     def publish(self, kind: Kind, key: str, version: int) -> Entity:
@@ -344,7 +420,8 @@ class DynamoTemplateStore:
                 self._hide_versions(pk)  # finishes an interrupted delete
                 raise entity_not_found(kind.value, key)
             pointers = self._pointer_keys(pk)
-            spare = _MAX_TRANSACT_ITEMS - 2  # the HEAD update and the slug guard's delete
+            external_ids = items.entity_from_item(head).external_ids
+            spare = _MAX_TRANSACT_ITEMS - 2 - len(external_ids)  # the HEAD update, the slug guard's and claims' deletes
             if len(pointers) > spare:
                 # Label pointers of an entity being deleted, one by one: the IAM policy grants no BatchWriteItem.
                 for pointer in pointers[spare:]:
@@ -354,7 +431,7 @@ class DynamoTemplateStore:
                 self.table.update(
                     items.key(pk, items.HEAD_SK),
                     "SET deleted = :true, updated_at = :now, revision = revision + :one, actor = :actor"
-                    " REMOVE entity_type",
+                    " REMOVE entity_type, external_ids",
                     "revision = :revision AND deleted = :false",
                     values={
                         ":true": TRUE,
@@ -367,6 +444,7 @@ class DynamoTemplateStore:
                 ),
                 self.table.delete(items.slug_guard_key(kind, head["slug"]["S"]),
                                   "attribute_not_exists(pk) OR entity_id = :id", values={":id": s(entity_id)}),
+                *self._releases(kind, entity_id, external_ids),
                 *(self.table.delete(pointer) for pointer in pointers),
             ]
             if not self.table.transact_or_reasons(transaction):
@@ -397,6 +475,19 @@ class DynamoTemplateStore:
     def _remember(self, kind: Kind, slug: str, entity_id: str) -> None:
         with self._slug_lock:
             self._slug_ids[(kind, slug)] = entity_id
+            self._external_keys.discard((kind, slug))
+
+    def _note_external(self, kind: Kind, key: str) -> None:
+        """`key` named a prompt as an external id: later reads skip the GSI, which never holds one."""
+        with self._slug_lock:
+            if len(self._external_keys) >= _MAX_EXTERNAL_KEYS:
+                self._external_keys.clear()
+            self._external_keys.add((kind, key))
+            self._slug_ids.pop((kind, key), None)
+
+    def _seen_external(self, kind: Kind, key: str) -> bool:
+        with self._slug_lock:
+            return (kind, key) in self._external_keys
 
     def _forget(self, kind: Kind, slug: str, entity_id: str | None = None) -> None:
         """Drops the remembered id of `slug` (only if it is `entity_id`, when given)."""
@@ -404,34 +495,38 @@ class DynamoTemplateStore:
             if entity_id is None or self._slug_ids.get((kind, slug)) == entity_id:
                 self._slug_ids.pop((kind, slug), None)
 
-    def _id_from_guard(self, kind: Kind, slug: str) -> str | None:
-        """The id of the entity `slug` names now (a consistent read of its guard), or None if it names none."""
-        guard = self.table.get(items.slug_guard_key(kind, slug))
+    def _id_from_guard(self, kind: Kind, key: str) -> str | None:
+        """The id of the entity `key` names now, as its slug or an external id (a consistent read of its guard),
+        or None if it names none. A slug's entity is remembered; an external id's is not."""
+        guard = self.table.get(items.slug_guard_key(kind, key))
         if guard is None:
-            self._forget(kind, slug)
+            self._forget(kind, key)
             return None
-        entity_id = guard["entity_id"]["S"]
-        self._remember(kind, slug, entity_id)
+        entity_id = str(guard["entity_id"]["S"])
+        if items.is_external_claim(guard):
+            self._note_external(kind, key)
+        else:
+            self._remember(kind, key, entity_id)
         return entity_id
 
-    def _drop_stale_guard(self, kind: Kind, slug: str) -> bool:
-        """Deletes `slug`'s guard if the entity it names is deleted (a delete made before guards went with
-        their entity); False if a live entity holds the slug."""
-        guard = self.table.get(items.slug_guard_key(kind, slug))
+    def _live_guard(self, kind: Kind, key: str) -> Item | None:
+        """`key`'s guard if a live entity holds it; a guard of a deleted entity (a delete made before guards
+        went with their entity) is deleted and None returned, as for no guard."""
+        guard = self.table.get(items.slug_guard_key(kind, key))
         if guard is None:
-            return True
+            return None
         holder = guard["entity_id"]["S"]
         head = self.table.get(items.key(items.entity_pk(kind, holder), items.HEAD_SK))
         if head is not None and not items.is_deleted(head):
-            return False
-        drop = self.table.delete(items.slug_guard_key(kind, slug), "entity_id = :id", values={":id": s(holder)})
+            return guard
+        drop = self.table.delete(items.slug_guard_key(kind, key), "entity_id = :id", values={":id": s(holder)})
         try:
             self.table.run(drop)
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-        self._forget(kind, slug, holder)
-        return True
+        self._forget(kind, key, holder)
+        return None
 
     def _entity_id(self, kind: Kind, key: str) -> str:
         """The id behind `key`, consistently (for writes): a slug's guard is read every time, since another
@@ -445,17 +540,18 @@ class DynamoTemplateStore:
         """One read in the usual case: (entity id if known, the item or None)."""
         entity_id = self._known_id(kind, key)
         if entity_id is None:
-            found = self.table.client.query(
-                TableName=self.table.name,
-                IndexName="by_alias",
-                KeyConditionExpression="alias = :alias AND sk = :sk",
-                ExpressionAttributeValues={":alias": s(items.alias(kind, key)), ":sk": s(sk)},
-            )["Items"]
-            live = [item for item in found if not items.is_deleted(item)]  # a deleted entity may share the alias
-            if len({item["entity_id"]["S"] for item in live}) == 1:
-                self._remember(kind, key, live[0]["entity_id"]["S"])
-                return live[0]["entity_id"]["S"], live[0]
-            entity_id = self._id_from_guard(kind, key)
+            if not self._seen_external(kind, key):
+                found = self.table.client.query(
+                    TableName=self.table.name,
+                    IndexName="by_alias",
+                    KeyConditionExpression="alias = :alias AND sk = :sk",
+                    ExpressionAttributeValues={":alias": s(items.alias(kind, key)), ":sk": s(sk)},
+                )["Items"]
+                live = [item for item in found if not items.is_deleted(item)]  # a deleted entity may share the alias
+                if len({item["entity_id"]["S"] for item in live}) == 1:
+                    self._remember(kind, key, live[0]["entity_id"]["S"])
+                    return live[0]["entity_id"]["S"], live[0]
+            entity_id = self._id_from_guard(kind, key)  # a GSI miss: not there yet, or an external id
             if entity_id is None:
                 return None, None
             return entity_id, self.table.get(items.key(items.entity_pk(kind, entity_id), sk))

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 from core.errors import Conflict, InvalidRequest, StoreDamaged, StoreUnavailable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
 _HEADER = b"SQLite format 3\x00"
 
@@ -36,6 +36,20 @@ CREATE TABLE collections (
     updated_at TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX collections_by_age ON collections (created_at, id);
+"""
+
+# External ids (schema 4): a prompt's other names (OpenAI's `pmpt_...`), one row each, in the order given. The
+# primary key keeps each on one prompt; a delete, or an update that drops one, deletes its row. The store keeps
+# an external id apart from every live slug of its kind (infra/sqlite/templates.py, in the same transaction).
+_EXTERNAL_IDS = """
+CREATE TABLE external_ids (
+    external_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    FOREIGN KEY (kind, entity_id) REFERENCES entities (kind, id)
+) WITHOUT ROWID;
+CREATE INDEX external_ids_by_entity ON external_ids (kind, entity_id, position);
 """
 
 SCHEMA = """
@@ -81,6 +95,7 @@ CREATE TABLE entity_labels (
     FOREIGN KEY (kind, entity_id, version) REFERENCES versions (kind, entity_id, version)
 ) WITHOUT ROWID;
 CREATE INDEX entity_labels_by_label ON entity_labels (label);
+""" + _EXTERNAL_IDS + """
 
 CREATE TABLE labels (
     id TEXT PRIMARY KEY,
@@ -172,7 +187,9 @@ ALTER TABLE labels ADD COLUMN organisation_id TEXT;
 ALTER TABLE labels ADD COLUMN last_updated_at TEXT;
 UPDATE labels SET last_updated_at = created_at;
 """
-MIGRATIONS = {1: _MIGRATE_1_TO_2, 2: _MIGRATE_2_TO_3}  # from schema version N to N + 1
+# Schema 3 -> 4: external ids (no prompt has any yet).
+_MIGRATE_3_TO_4 = _EXTERNAL_IDS
+MIGRATIONS = {1: _MIGRATE_1_TO_2, 2: _MIGRATE_2_TO_3, 3: _MIGRATE_3_TO_4}  # from schema version N to N + 1
 
 
 class _TicketLock:

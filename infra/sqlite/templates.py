@@ -3,13 +3,17 @@
 An entity's published and latest pointers are columns of its row and label pointers are rows of
 `entity_labels`, so every reference resolves in one indexed SELECT. Writes are single transactions
 (infra/sqlite/database.py), so version numbers are assigned under the file's write lock.
+
+A key is an id, a slug, or a prompt's external id (a row of `external_ids`, primary key the id). Within the
+write transaction that stores them, an external id is checked against every live prompt's slugs and external
+ids, so a key names at most one live prompt; delete frees the prompt's external ids with its slug.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from core.actor import actor_or_system
 from core.errors import (
@@ -19,13 +23,14 @@ from core.errors import (
     NotFound,
     VersionNotFound,
     entity_not_found,
+    external_id_taken,
     reference_not_found,
 )
 from core.models import BUILTIN_LABELS, Entity, Kind, TemplateVersion, VersionDraft, content_from_record, content_record
-from core.references import Reference, check_new_keys, is_entity_id
+from core.references import Reference, check_new_keys, check_stored_external_ids, is_entity_id
 from infra.sqlite.database import Database, to_json
 
-ENTITY_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata"})
+ENTITY_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata", "external_ids"})
 _VERSION_COLUMNS = "e.slug, v.kind, v.entity_id, v.version, v.version_id, v.created_at, v.content"
 
 
@@ -41,7 +46,7 @@ def version_from_row(row: sqlite3.Row) -> TemplateVersion:
     )
 
 
-def entity_from_row(row: sqlite3.Row, labels: Mapping[str, int]) -> Entity:
+def entity_from_row(row: sqlite3.Row, labels: Mapping[str, int], external_ids: Iterable[str] = ()) -> Entity:
     return Entity(
         kind=Kind(row["kind"]),
         id=row["id"],
@@ -56,6 +61,7 @@ def entity_from_row(row: sqlite3.Row, labels: Mapping[str, int]) -> Entity:
         labels=dict(labels),
         metadata=json.loads(row["metadata"]),
         deleted=bool(row["deleted"]),
+        external_ids=tuple(external_ids),
     )
 
 
@@ -84,10 +90,46 @@ def insert_entity(connection: sqlite3.Connection, entity: Entity, *, actor: str 
         "INSERT INTO entity_labels (kind, entity_id, label, version) VALUES (?, ?, ?, ?)",
         [(entity.kind.value, entity.id, label, number) for label, number in entity.labels.items()],
     )
+    _write_external_ids(connection, entity.kind, entity.id, entity.external_ids)
 
 
-def _key_column(key: str) -> tuple[str, str]:
-    return ("id", key.lower()) if is_entity_id(key) else ("slug", key)
+def _key_match(kind: Kind, key: str) -> tuple[str, tuple[Any, ...]]:
+    """The condition on `entities e` that `key` names it: its id, its slug, or (a prompt's) an external id.
+    Liveness is the caller's condition; among live prompts a key names one at most."""
+    if is_entity_id(key):
+        return "e.id = ?", (key.lower(),)
+    if kind is Kind.PROMPT:
+        # One id, found by the live slug else the external id, so `e` is read by its primary key.
+        return ("e.id = coalesce((SELECT id FROM entities WHERE kind = ? AND slug = ? AND deleted = 0),"
+                " (SELECT entity_id FROM external_ids WHERE external_id = ? AND kind = ?))",
+                (kind.value, key, key, kind.value))
+    return "e.slug = ?", (key,)
+
+
+def _holder(connection: sqlite3.Connection, kind: Kind, key: str) -> sqlite3.Row | None:
+    """The live entity `key` names by its slug or an external id, if any (inside a write transaction)."""
+    match, parameters = _key_match(kind, key)
+    row: sqlite3.Row | None = connection.execute(
+        f"SELECT e.id, e.slug FROM entities e WHERE e.kind = ? AND e.deleted = 0 AND {match}", (kind.value, *parameters)
+    ).fetchone()
+    return row
+
+
+def _check_claims(connection: sqlite3.Connection, kind: Kind, entity_id: str, external_ids: Iterable[str]) -> None:
+    """ExternalIdTaken if another live prompt holds one of `external_ids`, as an external id or as its slug."""
+    for external_id in external_ids:
+        holder = _holder(connection, kind, external_id)
+        if holder is not None and holder["id"] != entity_id:
+            raise external_id_taken(external_id, holder["slug"])
+
+
+def _write_external_ids(connection: sqlite3.Connection, kind: Kind, entity_id: str, external_ids: Iterable[str]) -> None:
+    """Makes `external_ids` the entity's, in order (the primary key refuses one another entity holds)."""
+    connection.execute("DELETE FROM external_ids WHERE kind = ? AND entity_id = ?", (kind.value, entity_id))
+    connection.executemany(
+        "INSERT INTO external_ids (external_id, kind, entity_id, position) VALUES (?, ?, ?, ?)",
+        [(external_id, kind.value, entity_id, position) for position, external_id in enumerate(external_ids)],
+    )
 
 
 class SqliteTemplateStore:
@@ -98,7 +140,7 @@ class SqliteTemplateStore:
     # --- reads ----------------------------------------------------------------------------------
 
     def resolve(self, kind: Kind, ref: Reference) -> TemplateVersion:
-        column, key = _key_column(ref.key)
+        match, key_parameters = _key_match(kind, ref.key)
         joins, condition = "", "v.version = e.published_version"
         join_parameters: tuple[Any, ...] = ()
         condition_parameters: tuple[Any, ...] = ()
@@ -112,8 +154,8 @@ class SqliteTemplateStore:
         row = self._db.one(
             f"SELECT {_VERSION_COLUMNS} FROM entities e {joins}"
             " JOIN versions v ON v.kind = e.kind AND v.entity_id = e.id"
-            f" WHERE e.kind = ? AND e.{column} = ? AND e.deleted = 0 AND {condition}",
-            (*join_parameters, kind.value, key, *condition_parameters),
+            f" WHERE e.kind = ? AND {match} AND e.deleted = 0 AND {condition}",
+            (*join_parameters, kind.value, *key_parameters, *condition_parameters),
         )
         if row is None:
             raise self._missing(kind, ref)
@@ -121,7 +163,9 @@ class SqliteTemplateStore:
 
     def get_entity(self, kind: Kind, key: str) -> Entity:
         row = self._live_row(kind, key)
-        return entity_from_row(row, self._labels_of(kind, row["id"]))
+        external_ids = self._db.all("SELECT external_id FROM external_ids WHERE kind = ? AND entity_id = ? ORDER BY position",
+                                    (kind.value, row["id"]))
+        return entity_from_row(row, self._labels_of(kind, row["id"]), (found["external_id"] for found in external_ids))
 
     def list_entities(self, kind: Kind, *, collection_id: str | None = None) -> list[Entity]:
         sql = "SELECT * FROM entities WHERE kind = ? AND deleted = 0"
@@ -132,7 +176,11 @@ class SqliteTemplateStore:
         labels: dict[str, dict[str, int]] = {}
         for label in self._db.all("SELECT entity_id, label, version FROM entity_labels WHERE kind = ?", (kind.value,)):
             labels.setdefault(label["entity_id"], {})[label["label"]] = label["version"]
-        return [entity_from_row(row, labels.get(row["id"], {})) for row in rows]
+        external_ids: dict[str, list[str]] = {}
+        for found in self._db.all("SELECT entity_id, external_id FROM external_ids WHERE kind = ? ORDER BY position",
+                                  (kind.value,)):
+            external_ids.setdefault(found["entity_id"], []).append(found["external_id"])
+        return [entity_from_row(row, labels.get(row["id"], {}), external_ids.get(row["id"], ())) for row in rows]
 
     def get_version(self, kind: Kind, key: str, version: int) -> TemplateVersion:
         return self.resolve(kind, Reference(key, "number", number=version))
@@ -163,20 +211,20 @@ class SqliteTemplateStore:
         if entity.kind is not kind:
             raise InvalidRequest(f"cannot store a {entity.kind.value} as a {kind.value}")
         check_new_keys(kind.value, entity.id, entity.slug)
+        external_ids = check_stored_external_ids(kind.value, entity.slug, entity.external_ids)
         version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
         head = Entity(kind=kind, id=entity.id, slug=entity.slug, name=entity.name, created_at=entity.created_at,
                       updated_at=entity.updated_at, latest_version=1, published_version=1,
                       collection_id=entity.collection_id, workspace_id=entity.workspace_id,
-                      metadata=entity.metadata)
+                      metadata=entity.metadata, external_ids=external_ids)
         actor = actor_or_system()
         with self._db.write("create") as connection:
-            taken = connection.execute(  # ids are never reused; slugs only among live entities
-                "SELECT id FROM entities WHERE kind = ? AND (id = ? OR (slug = ? AND deleted = 0))",
-                (kind.value, entity.id, entity.slug)).fetchone()
-            if taken is not None:
-                if taken["id"] == entity.id:
-                    raise Conflict(f"{kind.value} {entity.id} already exists")
+            # Ids are never reused; slugs (and a prompt's external ids) only among live entities.
+            if connection.execute("SELECT 1 FROM entities WHERE kind = ? AND id = ?", (kind.value, entity.id)).fetchone():
+                raise Conflict(f"{kind.value} {entity.id} already exists")
+            if _holder(connection, kind, entity.slug) is not None:
                 raise Conflict(f"slug {entity.slug} is already in use")
+            _check_claims(connection, kind, entity.id, external_ids)
             insert_entity(connection, head, actor=actor)
             insert_version(connection, version, actor=actor)
         return version
@@ -209,10 +257,15 @@ class SqliteTemplateStore:
         assignments = ["updated_at = ?", "actor = ?"]
         values: list[Any] = [self._now(), actor_or_system()]
         for field, value in changes.items():
-            assignments.append(f"{field} = ?")
-            values.append(to_json(dict(value)) if field == "metadata" else value)
+            if field != "external_ids":  # rows of their own
+                assignments.append(f"{field} = ?")
+                values.append(to_json(dict(value)) if field == "metadata" else value)
         with self._db.write("update_entity") as connection:
             entity = self._live_row(kind, key, connection)
+            if "external_ids" in changes:
+                external_ids = check_stored_external_ids(kind.value, entity["slug"], changes["external_ids"])
+                _check_claims(connection, kind, entity["id"], external_ids)
+                _write_external_ids(connection, kind, entity["id"], external_ids)
             connection.execute(f"UPDATE entities SET {', '.join(assignments)} WHERE kind = ? AND id = ?",
                                (*values, kind.value, entity["id"]))
         return self.get_entity(kind, entity["id"])
@@ -261,16 +314,17 @@ class SqliteTemplateStore:
                                (self._now(), actor_or_system(), kind.value, entity["id"]))
             connection.execute("UPDATE versions SET deleted = 1 WHERE kind = ? AND entity_id = ?",
                                (kind.value, entity["id"]))
+            _write_external_ids(connection, kind, entity["id"], ())  # freed, as the slug is
 
     # --- internals ------------------------------------------------------------------------------
 
     def _live_row(self, kind: Kind, key: str, connection: sqlite3.Connection | None = None) -> sqlite3.Row:
-        column, value = _key_column(key)
-        sql = f"SELECT * FROM entities WHERE kind = ? AND {column} = ? AND deleted = 0"
+        match, parameters = _key_match(kind, key)
+        sql = f"SELECT e.* FROM entities e WHERE e.kind = ? AND {match} AND e.deleted = 0"
         if connection is None:
-            row = self._db.one(sql, (kind.value, value))
+            row = self._db.one(sql, (kind.value, *parameters))
         else:
-            row = connection.execute(sql, (kind.value, value)).fetchone()
+            row = connection.execute(sql, (kind.value, *parameters)).fetchone()
         if row is None:
             raise entity_not_found(kind.value, key)
         return row

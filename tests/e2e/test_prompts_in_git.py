@@ -107,7 +107,8 @@ def test_new_files_and_folders_create_prompts_and_collections(server: Server, tm
     folder = repo / "marketing"
     folder.mkdir(parents=True)
     (folder / "tagline.prompt").write_text(
-        "---\nname: Tagline\nmodel: mock-1\nprovider: mock\nparameters:\n  temperature: 0.5\ntemplate: chat\n---\n"
+        "---\nname: Tagline\nmodel: mock-1\nprovider: mock\nparameters:\n  temperature: 0.5\ntemplate: chat\n"
+        "external_ids:\n- pmpt_tagline01\n---\n"
         "::: system\n{{>tone}}\n\n::: user\nA tagline for {{product}}.\n")
     (folder / "tone.partial").write_text("---\nname: Tone\n---\nUpbeat, never pushy.\n")
     result = pushed(server, tmp_path, repo)
@@ -116,7 +117,8 @@ def test_new_files_and_folders_create_prompts_and_collections(server: Server, tm
     collection = ok(call(server, "GET", "/collections/marketing", ADMIN_KEY))
     prompt = ok(call(server, "GET", "/prompts/tagline", ADMIN_KEY))
     assert prompt["collection_id"] == collection["id"]
-    rendered = ok(call(server, "POST", "/prompts/tagline/render", ADMIN_KEY, {"variables": {"product": "cuecard"}}))
+    assert prompt["external_ids"] == ["pmpt_tagline01"]
+    rendered = ok(call(server, "POST", "/prompts/pmpt_tagline01/render", ADMIN_KEY, {"variables": {"product": "cuecard"}}))
     assert rendered["data"]["messages"][0]["content"] == "Upbeat, never pushy."
 
     written = snapshot(repo)
@@ -124,6 +126,13 @@ def test_new_files_and_folders_create_prompts_and_collections(server: Server, tm
     assert cli(server, tmp_path, "pull", str(pulled), "--collection", "marketing").returncode == 0
     assert snapshot(pulled) == written
     assert pushed(server, tmp_path, repo)["summary"]["unchanged"] == 2
+
+    tagline = folder / "tagline.prompt"  # a head field: no new version
+    tagline.write_text(tagline.read_text().replace("- pmpt_tagline01\n", "- pmpt_tagline01\n- pmpt_tagline02\n"))
+    (change,) = [f for f in pushed(server, tmp_path, repo)["files"] if f["status"] == "changed"]
+    assert (change["head_changes"], change["new_version"], change["version"]) == (["external_ids"], False, 1)
+    assert ok(call(server, "GET", "/prompts/pmpt_tagline02", ADMIN_KEY))["external_ids"] == [
+        "pmpt_tagline01", "pmpt_tagline02"]
 
 
 def test_label_and_publish_move_to_the_pushed_versions(server: Server, tmp_path: Path) -> None:

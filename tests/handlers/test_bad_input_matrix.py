@@ -252,6 +252,12 @@ CASES: list[tuple[str, str, str, Any, str]] = [
     ("update-prompt-stored-nan-parameter", "PUT", "/v1/prompts/{prompt}",
      b'{"patch": true, "parameters": {"temperature": NaN}}', "admin"),
     ("update-prompt-patch-not-a-boolean", "PUT", "/v1/prompts/{prompt}", {"patch": "yes"}, "admin"),
+    ("create-prompt-surrogate-external-id", "POST", "/v1/prompts",
+     b'{"name": "E", "string": "hi", "external_ids": ["pmpt_\\ud800"]}', "admin"),
+    ("update-prompt-surrogate-external-id", "PUT", "/v1/prompts/{prompt}", b'{"external_ids": ["\\udfff"]}', "admin"),
+    ("create-prompt-external-ids-nested", "POST", "/v1/prompts",
+     {"name": "E", "string": "hi", "external_ids": [["pmpt_a"]]}, "admin"),
+    ("update-prompt-external-ids-object", "PUT", "/v1/prompts/{prompt}", {"external_ids": {"a": "pmpt_a"}}, "admin"),
     ("render-strict-not-a-boolean", "POST", "/v1/prompts/{prompt}/render", {"strict": "yes"}, "render"),
     ("render-strict-missing-variable", "POST", "/v1/prompts/{prompt}/render", {"strict": True}, "render"),
     ("completions-strict-unknown-variable-streaming", "POST", "/v1/prompts/{prompt}/completions",
@@ -316,6 +322,42 @@ CASES: list[tuple[str, str, str, Any, str]] = [
 @pytest.mark.parametrize("name, method, path, body, key", CASES, ids=[case[0] for case in CASES])
 def test_each_field_refuses_bad_values_with_a_clean_4xx(world, name, method, path, body, key) -> None:
     assert_clean_4xx(send(world, method, path, body=body, key=key))
+
+
+# --- external ids: each rule a 400 naming the field, a taken one a 409 naming its holder ----------------------
+
+EXTERNAL_IDS = {
+    "not-a-list": "pmpt_a", "a-number": [5], "null-inside": [None], "empty": [""], "129-characters": ["p" * 129],
+    "an-at": ["pmpt_a@2"], "a-slash": ["pmpt/a"], "a-space": ["pmpt a"], "a-leading-dot": [".."],
+    "a-uuid": ["0b9d4a1e-4d0c-4b8a-9b1e-2f3c4d5e6f70"], "twice": ["pmpt_a", "pmpt_b", "pmpt_a"],
+    "21-of-them": [f"pmpt_{n}" for n in range(21)], "reserved": ["partials"], "a-newline": ["pmpt_a\n"],
+}
+
+
+@pytest.mark.parametrize("value", list(EXTERNAL_IDS.values()), ids=list(EXTERNAL_IDS))
+@pytest.mark.parametrize("route", ["create", "update"])
+def test_bad_external_ids_are_a_400_naming_the_field(world, route, value) -> None:
+    if route == "create":
+        response = send(world, "POST", "/v1/prompts", body={"name": "E", "string": "hi", "external_ids": value})
+    else:
+        response = send(world, "PUT", "/v1/prompts/{prompt}", body={"external_ids": value})
+    error = assert_clean_4xx(response)
+    assert (response.status_code, error["param"]) == (400, "external_ids"), error
+
+
+def test_a_taken_external_id_is_a_409_naming_the_prompt_that_holds_it(world) -> None:
+    held = send(world, "POST", "/v1/prompts", body={"name": "Holder", "string": "hi", "external_ids": ["pmpt_matrix"]})
+    assert held.status_code == 200, held.text
+    for method, path, body in (("POST", "/v1/prompts", {"name": "Other", "string": "hi", "external_ids": ["pmpt_matrix"]}),
+                               ("PUT", "/v1/prompts/{prompt}", {"external_ids": ["pmpt_matrix"]})):
+        response = send(world, method, path, body=body)
+        error = assert_clean_4xx(response)
+        assert (response.status_code, error["code"], error["param"]) == (409, "external_id_taken", "external_ids")
+        assert held.json()["slug"] in error["message"]
+    own_slug = send(world, "PUT", "/v1/prompts/{prompt}", body={"external_ids": [world.ids["prompt"]]})
+    error = assert_clean_4xx(own_slug)
+    assert (own_slug.status_code, error["code"], error["param"]) == (400, "invalid_external_id", "external_ids")
+    assert send(world, "DELETE", "/v1/prompts/pmpt_matrix").status_code == 200
 
 
 # --- stored templates that hold what a body may not -----------------------------------------------------------

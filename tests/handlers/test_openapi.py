@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
@@ -16,6 +18,9 @@ from tests.unit.test_completions import Providers, Recording
 from tests.unit.virtual_key_fakes import InMemorySecretStore, InMemoryVirtualKeyStore
 
 UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}  # FastAPI's own pages
+# Routes whose entry lives beside OPERATIONS (handlers.openapi_responses adds `POST /responses` to the document).
+DOCUMENTED_ELSEWHERE = {("POST", "/v1/responses")}
+RUNS_A_MODEL = ("/completions", "/generate", "/responses")  # a provider behind them: 4XX, 502, 504
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +58,7 @@ def test_every_route_served_under_v1_is_documented_and_nothing_else(app, spec) -
     # The same routes answer at the root too; FastAPI's pages are all that is left undocumented.
     unprefixed = {route.path for route in routes if not route.path.startswith("/v1/")}
     assert unprefixed - UNDOCUMENTED == {path.removeprefix("/v1") for _, path in documented}
-    assert {(method, "/v1" + path) for method, path in OPERATIONS} >= documented
+    assert {(method, "/v1" + path) for method, path in OPERATIONS} | DOCUMENTED_ELSEWHERE >= documented
 
 
 def test_render_and_completions_bodies_are_variables_plus_hyperparameters(spec) -> None:
@@ -108,9 +113,9 @@ def test_errors_are_the_openai_shape_and_422_only_where_it_happens(spec) -> None
                 assert response["content"]["application/json"]["schema"] == {
                     "$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
         has_422 = "422" in operation["responses"]
-        assert has_422 == path.endswith(("/render", "/completions", "/generate")), (method, path)
+        assert has_422 == path.endswith(("/render", *RUNS_A_MODEL)), (method, path)
         assert ("413" in operation["responses"]) == ("requestBody" in operation), (method, path)
-        assert ("502" in operation["responses"]) == path.endswith(("/completions", "/generate")), (method, path)
+        assert ("502" in operation["responses"]) == path.endswith(RUNS_A_MODEL), (method, path)
 
 
 def test_the_docs_page_is_served(app) -> None:
@@ -156,3 +161,40 @@ def test_typed_variables_are_documented(spec) -> None:
     assert spec["paths"]["/v1/prompts/{prompt_id}"]["get"]["responses"]["200"]["content"]["application/json"][
         "schema"] == {"$ref": "#/components/schemas/Prompt"}
     assert "invalid_variables" in spec["paths"]["/v1/prompts/{prompt_id}/render"]["post"]["description"]
+
+
+# No trailing newline: Python's `$` (jsonschema's) matches before one, ECMA's (the document's) does not.
+EXTERNAL_ID_SAMPLES = [
+    [], ["pmpt_68b0d5f3e1a48190b7e9bb6ce0e2a54e"], ["legacy:greet.v2", "A-b_c"], ["p" * 128], ["p" * 129], [""],
+    ["pmpt_a@2"], ["_pmpt"], ["-x"], [".."], ["a b"], ["a/b"], ["partials"], ["partials2"],
+    ["0b9d4a1e-4d0c-4b8a-9b1e-2f3c4d5e6f70"], ["0B9D4A1E-4D0C-4B8A-9B1E-2F3C4D5E6F70"], ["x0b9d4a1e-4d0c-4b8a-9b1e-2f3c4d5e6f70"],
+    ["a", "a"], [f"p{n}" for n in range(20)], [f"p{n}" for n in range(21)], [1], [None], "pmpt_a", ["é"],
+]
+
+
+def test_external_ids_are_documented_as_the_core_checks_them(spec) -> None:
+    from jsonschema import Draft202012Validator
+
+    from core.errors import InvalidRequest
+    from core.references import check_external_ids
+
+    schemas = spec["components"]["schemas"]
+    documented = schemas["CreatePrompt"]["properties"]["external_ids"]
+    assert documented == schemas["UpdatePrompt"]["properties"]["external_ids"]
+    assert documented["anyOf"][1] == {"type": "null"}
+    validator = Draft202012Validator(documented["anyOf"][0])
+    for sample in EXTERNAL_ID_SAMPLES:
+        try:
+            check_external_ids(sample)
+            accepted = True
+        except InvalidRequest:
+            accepted = False
+        assert validator.is_valid(sample) == accepted, sample
+    prompt = schemas["Prompt"]
+    assert "external_ids" in prompt["required"] and prompt["properties"]["external_ids"]["type"] == "array"
+    update = spec["paths"]["/v1/prompts/{prompt_id}"]["put"]
+    assert "external_id_taken" in update["description"] and "409" in update["responses"]
+    assert "external_id_taken" in spec["paths"]["/v1/prompts"]["post"]["description"]
+    render = spec["paths"]["/v1/prompts/{prompt_id}/render"]["post"]["parameters"][0]
+    assert "external id" in render["description"]
+    assert re.fullmatch(render["schema"]["pattern"].strip("^$"), "pmpt_abc:v2@3")

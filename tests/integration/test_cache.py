@@ -57,6 +57,12 @@ class FakeStore:
     def remove_label(self, key: str, label: str) -> Entity:
         return entity(key)
 
+    def get_entity(self, kind: Kind, key: str) -> Entity:
+        entity_id = key.split("-")[1] if key.startswith("pp-") else key
+        if entity_id not in self.latest:
+            raise PartialNotFound(f"partial {key} not found")
+        return entity(entity_id)
+
     def delete(self, kind: Kind, key: str) -> None:
         pass
 

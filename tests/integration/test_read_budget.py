@@ -52,6 +52,23 @@ def test_every_reference_costs_at_most_one_read_even_cold(
     assert fresh_templates.calls.writes == 0
 
 
+def test_an_external_id_costs_two_reads_more_cold_and_one_more_once_seen(
+    labelled, templates: DynamoTemplateStore, fresh_templates: DynamoTemplateStore
+) -> None:
+    """Not in the GSI (it may move between live prompts): the GSI's miss, then its claim and the item, both
+    consistent. Once the store has seen the key name a prompt as an external id, it skips the GSI."""
+    templates.update_entity(Kind.PROMPT, labelled.id, {"external_ids": ["pmpt_budget"]})
+    for text, number, operations in (("pmpt_budget", 1, {"Query": 1, "GetItem": 2}),
+                                     ("pmpt_budget@3", 3, {"GetItem": 2}),
+                                     ("pmpt_budget@production", 2, {"GetItem": 2})):
+        fresh_templates.calls.reset()
+        assert fresh_templates.resolve(Kind.PROMPT, parse_reference(text)).version == number
+        assert fresh_templates.calls.by_operation == operations, text
+    fresh_templates.calls.reset()
+    fresh_templates.resolve(Kind.PROMPT, parse_reference(f"{labelled.slug}@2"))  # slugs: as before
+    assert fresh_templates.calls.reads <= 1
+
+
 def test_after_a_slug_lookup_reads_are_consistent_gets_by_id(labelled, fresh_templates: DynamoTemplateStore) -> None:
     fresh_templates.resolve(Kind.PROMPT, parse_reference(labelled.slug))
     fresh_templates.calls.reset()

@@ -180,7 +180,7 @@ def test_a_version_1_file_is_upgraded_with_everything_in_it(tmp_path: Path) -> N
     stores = open_sqlite_stores(path)
     try:
         version, table, indexes = schema_of(path)
-        assert version == SCHEMA_VERSION == 3  # 1 -> 2 -> 3 in one transaction
+        assert version == SCHEMA_VERSION == 4  # 1 -> 2 -> 3 -> 4 in one transaction
         assert "UNIQUE" not in table.upper()
         assert any("entities_live_slug" in sql and "WHERE deleted = 0" in sql for sql in indexes), indexes
         assert any("entities_by_age" in sql for sql in indexes), indexes

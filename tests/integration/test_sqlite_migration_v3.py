@@ -49,7 +49,7 @@ def test_a_version_2_file_gains_collections_and_label_fields(tmp_path: Path) -> 
     stores = open_sqlite_stores(path)
     try:
         version, tables, label_columns = tables_of(path)
-        assert version == SCHEMA_VERSION == 3
+        assert version == SCHEMA_VERSION == 4
         assert "collections" in tables and {"organisation_id", "last_updated_at"} <= set(label_columns)
         assert dump(path) == before  # prompts, versions and label pointers untouched
 

@@ -121,3 +121,27 @@ def test_capture_time_is_iso_utc(templates, table, value, expected) -> None:
     else:
         record["dynamodb"]["ApproximateCreationDateTime"] = value
     assert stored_change(record).recorded_at == expected
+
+
+def test_external_ids_ride_on_the_head_their_claims_decode_to_nothing_and_no_event_comes_of_them(
+        templates, table, actor) -> None:
+    from core.change_events import change_events
+    from tests.integration.builders import draft, new_entity
+
+    tap = StreamTap(table.name)
+    entity = new_entity(external_ids=("pmpt_stream_a",))
+    templates.create(Kind.PROMPT, entity, draft())
+    templates.update_entity(Kind.PROMPT, entity.id, {"external_ids": ["pmpt_stream_b"]})
+    templates.delete(Kind.PROMPT, "pmpt_stream_b")
+    decoded = [(record, stored_change(record)) for record in tap.records()]
+
+    heads = [change for _, change in decoded if isinstance(change, HeadChange)]
+    assert [(h.old and h.old.external_ids, h.new.external_ids) for h in heads] == [
+        (None, ("pmpt_stream_a",)), (("pmpt_stream_a",), ("pmpt_stream_b",)), (("pmpt_stream_b",), ())]
+    assert change_events(heads[1]) == []  # an external-id change alone is no news
+    assert [event.detail_type for event in change_events(heads[2])] == ["Prompt Deleted"]
+    claims = [(record["eventName"], record["dynamodb"]["Keys"]["pk"]["S"]) for record, change in decoded
+              if record["dynamodb"]["Keys"]["pk"]["S"].startswith("slug#")]
+    assert ("INSERT", "slug#prompt#pmpt_stream_a") in claims and ("REMOVE", "slug#prompt#pmpt_stream_a") in claims
+    assert ("REMOVE", "slug#prompt#pmpt_stream_b") in claims
+    assert all(change is None for record, change in decoded if record["dynamodb"]["Keys"]["pk"]["S"].startswith("slug#"))

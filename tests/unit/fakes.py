@@ -1,8 +1,10 @@
 """An in-memory `TemplateStore`, `LabelStore`, `CollectionStore` and `ApiKeyStore` for unit tests.
 
 A test double, not a second product: it keeps the ports' contracts (core/ports.py) and nothing more.
-- Entities are looked up by id or slug; deleted ones are NotFound everywhere, but their versions stay
-  in `self.versions` so a test can see that delete hides rather than erases.
+- Entities are looked up by id, slug or (a prompt's) external id; deleted ones are NotFound everywhere, but
+  their versions stay in `self.versions` so a test can see that delete hides rather than erases.
+- An external id names one live prompt, and is no live prompt's slug (ExternalIdTaken, or Conflict for the
+  slug of a new prompt); deleting the prompt, or an update that drops the id, frees it.
 - `create` stores version 1 and publishes it; `append_version` assigns latest+1 under a lock.
 - An id is a lower-case UUID and a slug never looks like one (else InvalidRequest), else Conflict: ids
   are unique per kind, deleted entities included; slugs among live entities only (a deleted entity's
@@ -36,6 +38,7 @@ from core.errors import (
     PartialNotFound,
     PromptNotFound,
     VersionNotFound,
+    external_id_taken,
 )
 from core.models import (
     BUILTIN_LABELS,
@@ -51,10 +54,10 @@ from core.models import (
     default_collection,
     is_default_collection,
 )
-from core.references import Reference, check_label_name
+from core.references import Reference, check_label_name, check_stored_external_ids
 from core.service import utc_now
 
-_HEAD_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata"})
+_HEAD_FIELDS = frozenset({"name", "collection_id", "workspace_id", "metadata", "external_ids"})
 _STRING_HEAD_FIELDS = frozenset({"name", "collection_id"})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -81,13 +84,22 @@ class InMemoryStore:
     # --- helpers ---------------------------------------------------------------------------
 
     def _entity(self, kind: Kind, key: str) -> Entity:
-        entity = self.entities.get((kind, key))
-        if entity is None:
-            entity = next((e for (k, _), e in self.entities.items()
-                           if k is kind and e.slug == key and not e.deleted), None)
+        entity = self.entities.get((kind, key)) or self._holder(kind, key)
         if entity is None or entity.deleted:
             raise _missing(kind, key)
         return entity
+
+    def _holder(self, kind: Kind, key: str) -> Entity | None:
+        """The live entity whose slug, else whose external id, is `key`."""
+        live = [e for (k, _), e in self.entities.items() if k is kind and not e.deleted]
+        return next((e for e in live if e.slug == key), None) or next((e for e in live if key in e.external_ids), None)
+
+    def _check_claims(self, entity: Entity, external_ids: tuple[str, ...]) -> None:
+        """ExternalIdTaken if another live prompt holds one of `external_ids`, as an external id or a slug."""
+        for external_id in external_ids:
+            holder = self._holder(entity.kind, external_id)
+            if holder is not None and holder.id != entity.id:
+                raise external_id_taken(external_id, holder.slug)
 
     def _version(self, entity: Entity, number: int) -> TemplateVersion:
         version = self.versions[(entity.kind, entity.id)].get(number)
@@ -146,11 +158,14 @@ class InMemoryStore:
             raise InvalidRequest(f"{kind.value} id {entity.id!r} must be a lower-case UUID string")
         if _UUID.match(entity.slug.lower()):
             raise InvalidRequest(f"slug {entity.slug!r} must not look like an id")
+        external_ids = check_stored_external_ids(kind.value, entity.slug, entity.external_ids)
         with self._lock:
-            if any(k is kind and (e.id == entity.id or (e.slug == entity.slug and not e.deleted))
-                   for (k, _), e in self.entities.items()):
+            if any(k is kind and e.id == entity.id for (k, _), e in self.entities.items()) \
+                    or self._holder(kind, entity.slug) is not None:
                 raise Conflict(f"A {kind.value} with id {entity.id!r} or slug {entity.slug!r} already exists.")
-            self._save(dataclasses.replace(entity, latest_version=1, published_version=1, labels={}, deleted=False))
+            self._check_claims(entity, external_ids)
+            self._save(dataclasses.replace(entity, latest_version=1, published_version=1, labels={}, deleted=False,
+                                           external_ids=external_ids))
             version = TemplateVersion.from_draft(kind, entity.id, entity.slug, 1, first)
             self.versions[(kind, entity.id)] = {1: copy.deepcopy(version)}
             return version
@@ -173,7 +188,12 @@ class InMemoryStore:
             if not isinstance(changes[field], str):
                 raise InvalidRequest(f"{field} must be a string")
         with self._lock:
-            return self._save(dataclasses.replace(self._entity(kind, key), **changes))
+            entity = self._entity(kind, key)
+            if "external_ids" in changes:
+                changes = {**changes, "external_ids": check_stored_external_ids(kind.value, entity.slug,
+                                                                                changes["external_ids"])}
+                self._check_claims(entity, changes["external_ids"])
+            return self._save(dataclasses.replace(entity, **changes))
 
     def get_version(self, kind: Kind, key: str, version: int) -> TemplateVersion:
         with self._lock:
@@ -216,7 +236,7 @@ class InMemoryStore:
 
     def delete(self, kind: Kind, key: str) -> None:
         with self._lock:
-            self._save(dataclasses.replace(self._entity(kind, key), deleted=True))
+            self._save(dataclasses.replace(self._entity(kind, key), deleted=True, external_ids=()))
 
     # --- LabelStore ------------------------------------------------------------------------
 

@@ -195,3 +195,11 @@ def test_any_chat_template_round_trips(messages: list[dict[str, object]], raw: b
 def test_characters_yaml_would_fold_are_escaped() -> None:
     _, parsed = round_trip(prompt("x", version_description="a\x85b", template_metadata={"k": "\u2028"}))
     assert parsed.version["version_description"] == "a\x85b"
+
+
+def test_head_fields_metadata_and_external_ids() -> None:
+    document = PromptDocument(kind="prompt", slug="greet", name="Greet", version={"string": "hi"},
+                              metadata={"owner": "support"}, external_ids=("pmpt_abc", "pmpt_def"))
+    text, parsed = round_trip(document)
+    assert text.endswith("template: text\nmetadata:\n  owner: support\nexternal_ids:\n- pmpt_abc\n- pmpt_def\n---\nhi\n")
+    assert parsed.external_ids == ("pmpt_abc", "pmpt_def") and parsed.metadata == {"owner": "support"}
