@@ -46,7 +46,10 @@ class CompletionService:
         self._timeouts = timeouts
 
     def prepare(self, reference: str, body: Any, *, request_id: str) -> PreparedCompletion:
-        rendered = self._prompts.render(reference, body)
+        return self.prepare_rendered(self._prompts.render(reference, body), request_id=request_id)
+
+    def prepare_rendered(self, rendered: Rendered, *, request_id: str) -> PreparedCompletion:
+        """The call for a chat body built already (core.responses builds its own from a render)."""
         version = rendered.version
         if not version.virtual_key:
             raise InvalidRequest(

@@ -149,6 +149,22 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
         return StreamingResponse(sse_frames(first, chunks), media_type="text/event-stream",
                                  headers={**headers, **SSE_HEADERS})
 
+    responses_route: list[Callable[[Request], Any]] = []
+
+    async def create_response(request: Request) -> Response:
+        """`POST /v1/responses` (handlers.responses_routes), imported on its first call: a cold start that serves
+        renders pays nothing for it."""
+        if not responses_route:
+            from core.responses import ResponsesService
+            from handlers.responses_routes import responses_endpoint
+
+            assert completions is not None
+            responses_route.append(responses_endpoint(
+                ResponsesService(service, completions), allow=allow, read_body=body_of,
+                version_headers=_version_headers, inline=inline_renders))
+        response: Response = await responses_route[0](request)
+        return response
+
     # The hot paths are plain Starlette routes: FastAPI's dependency solving costs about 30 µs a call,
     # a third of a warm render. They stay inside the app, so errors and middleware are the same, and
     # handlers.openapi_spec documents them like the others.
@@ -158,6 +174,8 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
             app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/completions", complete, methods=["POST"]))
             # Portkey's deprecated generations API, which older SDKs call: the same call as completions.
             app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/generate", complete, methods=["POST"]))
+            # OpenAI's Responses API with a stored prompt (`prompt: {id, version, variables}`).
+            app.router.routes.append(Route(f"{prefix}/responses", create_response, methods=["POST"]))
 
     # --- partials (before /prompts/{id} so "partials" is not read as a prompt id) ------------
 
@@ -293,9 +311,13 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            from handlers.openapi_responses import add_responses_document
             from handlers.openapi_spec import build_openapi
 
-            app.openapi_schema = build_openapi(_flat_routes(app), title="cuecard", version=_package_version())
+            routes = [route for route in _flat_routes(app) if not route.path.endswith("/responses")]
+            app.openapi_schema = add_responses_document(
+                build_openapi(routes, title="cuecard", version=_package_version()),
+                served=len(routes) < len(_flat_routes(app)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -2,19 +2,27 @@
 
 A failure after the stream began cannot change the status any more, so it is sent as an
 `event: error` frame (the SDKs raise on it) and the stream ends; it never hangs.
+
+The Responses API's events are `event: <type>` frames instead (`event_frames`), without `[DONE]`,
+with a keep-alive comment whenever the provider is silent for a while (`with_keepalive`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from typing import Any, AsyncIterator
+from collections.abc import Awaitable, Mapping
+from typing import Any, AsyncIterator, TypeVar
 
 from core.errors import CuecardError
 
 logger = logging.getLogger("cuecard.sse")
 DONE = b"data: [DONE]\n\n"
+KEEPALIVE = b": keep-alive\n\n"  # a comment: every SSE reader skips it, every proxy sees bytes
 HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+T = TypeVar("T")
 
 
 def data_frame(chunk: Any) -> bytes:
@@ -43,5 +51,63 @@ async def sse_frames(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[byte
     finally:
         # A client that hangs up must not leave the provider's connection open.
         close = getattr(rest, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def event_frame(event: Mapping[str, Any]) -> bytes:
+    """`event: <type>` then the event as `data:`, as the Responses API frames its events."""
+    return b"event: " + str(event["type"]).encode() + b"\n" + data_frame(event)
+
+
+async def with_keepalive(items: AsyncIterator[T], interval: float) -> AsyncIterator[T | None]:
+    """`items`, and None each time `interval` seconds pass without one (the caller sends a keep-alive then).
+
+    The pending read is never cancelled by the wait, only when the consumer stops; `items` is closed then."""
+    pending: asyncio.Future[T] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(items))
+            done, _ = await asyncio.wait({pending}, timeout=interval)
+            if not done:
+                yield None
+                continue
+            finished, pending = pending, None
+            try:
+                item = finished.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def resumed(first: Awaitable[T], rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    """The item `first` gives (a read of `rest` already started), then the rest of `rest`."""
+    try:
+        item = await first
+    except StopAsyncIteration:
+        return
+    yield item
+    async for item in rest:
+        yield item
+
+
+async def event_frames(events: AsyncIterator[Mapping[str, Any]], upstream: AsyncIterator[Any], *,
+                       keepalive: float) -> AsyncIterator[bytes]:
+    """Frames of Responses events, a keep-alive comment after each `keepalive` seconds of silence. A client that
+    hangs up closes `upstream`, the provider's stream."""
+    try:
+        async for event in with_keepalive(events, keepalive):
+            yield KEEPALIVE if event is None else event_frame(event)
+    finally:
+        close = getattr(upstream, "aclose", None)
         if close is not None:
             await close()

@@ -40,6 +40,7 @@ MATRIX: dict[tuple[str, str], Scope | None] = {
     ("POST", "/prompts/{prompt_id}/render"): Scope.RENDER,
     ("POST", "/prompts/{prompt_id}/completions"): Scope.COMPLETE,
     ("POST", "/prompts/{prompt_id}/generate"): Scope.COMPLETE,
+    ("POST", "/responses"): Scope.COMPLETE,
     ("POST", "/prompts"): Scope.WRITE,
     ("GET", "/prompts"): Scope.WRITE,
     ("GET", "/prompts/{prompt_id}"): Scope.WRITE,

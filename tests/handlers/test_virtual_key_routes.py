@@ -17,6 +17,7 @@ from core.virtual_keys import VirtualKeyService
 from handlers.http_app import _api_key, _install_error_handlers, create_app
 from handlers.virtual_key_routes import add_virtual_key_routes
 from tests.scoped_keys import key_per_scope
+from tests.sdk_transport import in_process_client
 from tests.unit.fakes import InMemoryStore
 from tests.unit.virtual_key_fakes import InMemorySecretStore, InMemoryVirtualKeyStore
 
@@ -61,7 +62,7 @@ def http(app) -> TestClient:
 def sdk(app, keys) -> Portkey:
     """The SDK, unchanged, over the app in-process: it sends paths relative to its HTTP client's base URL."""
     return Portkey(api_key=keys["admin"], base_url="http://testserver/v1",
-                   http_client=TestClient(app, base_url="http://testserver/v1", raise_server_exceptions=False))
+                   http_client=in_process_client(app, "http://testserver/v1"))
 
 
 def assert_error(response, status: int, **expected) -> dict:

@@ -32,6 +32,7 @@ from infra.dynamodb_virtual_keys import DynamoVirtualKeyStore
 from infra.secrets import SecretsManagerStore
 from infra.settings import Settings
 from tests.moto_server import MotoServer
+from tests.sdk_transport import in_process_client
 
 REGION = "us-east-1"
 NOW = "2026-01-01T00:00:00.000Z"
@@ -290,7 +291,7 @@ def stack(settings: Settings, local_dynamodb: MotoServer, prefix: str):
     http = TestClient(app, raise_server_exceptions=False)
     http.headers["x-portkey-api-key"] = admin.key
     sdk = Portkey(api_key=admin.key, base_url="http://testserver/v1",
-                  http_client=TestClient(app, base_url="http://testserver/v1", raise_server_exceptions=False))
+                  http_client=in_process_client(app, "http://testserver/v1"))
     return configured, stores, parts, http, sdk
 
 
