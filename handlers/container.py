@@ -30,16 +30,33 @@ class Container:
     virtual_keys: VirtualKeyParts
     completions: CompletionService
     collections: CollectionService
+    templates: CachingTemplateStore  # the one the service reads through, so MCP's reads share its caches
 
     def asgi_app(self, *, inline_renders: bool = True) -> Any:
-        """The HTTP app. `inline_renders=False` (cuecard serve, many requests per process) keeps renders and key
-        lookups off the event loop; the Lambda functions serve one request at a time and stay inline."""
+        """The HTTP app, `/mcp` included. `inline_renders=False` (cuecard serve, many requests per process) keeps
+        renders and key lookups off the event loop; the Lambda functions serve one request at a time and stay inline."""
+        from handlers.asgi_edge import EdgeMiddleware
         from handlers.http_app import create_app  # FastAPI only where HTTP is served, not in the worker
+        from handlers.mcp_route import McpRoute
 
-        return create_app(self.service, self.auth, completions=self.completions,
+        edge = create_app(self.service, self.auth, completions=self.completions,
                           virtual_keys=self.virtual_keys.service, collections=self.collections,
                           max_body_bytes=self.settings.max_body_bytes,
                           inline_renders=inline_renders)
+        assert isinstance(edge, EdgeMiddleware)  # /mcp goes inside it: request ids, stage prefixes, limits
+        edge.app = McpRoute(edge.app, lambda: self.mcp_endpoint(inline=inline_renders))
+        return edge
+
+    def mcp_endpoint(self, *, inline: bool = True) -> Any:
+        """The `/mcp` ASGI app (handlers/mcp_server.py); importing it loads the `mcp` SDK."""
+        from core.mcp_prompts import McpPrompts
+        from handlers.mcp_server import McpEndpoint, McpParts, poll_interval
+
+        prompts = McpPrompts(self.service, self.templates, self.stores.labels)
+        parts = McpParts(prompts, self.auth, self.completions, inline=inline,
+                         max_body_bytes=self.settings.max_body_bytes,
+                         poll_interval=poll_interval(self.settings.pointer_cache_ttl))
+        return McpEndpoint(parts)
 
 
 def open_stores(settings: Settings) -> Stores:
@@ -75,4 +92,4 @@ def build_container(settings: Settings | None = None, stores: Stores | None = No
     providers = ProviderRegistry(retry=RetryPolicy(max_attempts=settings.provider_max_attempts))
     completions = CompletionService(service, virtual_keys.bindings, virtual_keys.secrets, providers, timeouts=timeouts)
     collections = CollectionService(stores.collections, templates, now=utc_now)
-    return Container(settings, stores, service, auth, virtual_keys, completions, collections)
+    return Container(settings, stores, service, auth, virtual_keys, completions, collections, templates)

@@ -23,6 +23,7 @@ from core.errors import CuecardError, InvalidRequest
 from core.models import Kind, Scope
 from core.service import PromptService
 from core.virtual_keys import VirtualKeyService
+from handlers.api_key_header import presented_key
 from handlers.asgi_edge import EdgeMiddleware
 from handlers.json_body import check_request_text, read_json_body
 from handlers.sse import HEADERS as SSE_HEADERS
@@ -34,15 +35,7 @@ PARTIALS = "partials"
 
 
 def _api_key(request: Request) -> str | None:
-    headers = request.headers
-    key = headers.get("x-portkey-api-key")
-    if key:
-        return key.strip()
-    authorization = headers.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
+    return presented_key(request.headers)
 
 
 def _flag(request: Request, name: str) -> bool:
