@@ -2,7 +2,7 @@
 parsing, the chat translation both ways and the Response object. Both run in-process (ASGI, no sockets) on a
 SQLite store with the mock provider, interleaved in rounds; prints medians and the difference.
 
-    ./dev bench responses [--calls 2000] [--rounds 5]
+    ./dev bench responses_api [--calls 2000] [--rounds 5]
 """
 
 from __future__ import annotations
