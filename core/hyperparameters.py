@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, TypeAlias, Union
 
 from pydantic import (
     BaseModel,
@@ -51,7 +51,7 @@ STREAMING_KEYS = ("stream", "stream_options")
 # --- field types ---------------------------------------------------------------------------
 
 
-def _bounded(kind: Literal["integer", "number"], low: int | None, high: int | None) -> Any:
+def _range_check(kind: Literal["integer", "number"], low: int | None, high: int | None) -> Callable[[Any], Any]:
     """An int (or, for "number", an int or float) within [low, high]; bools and strings rejected."""
     accepted = int if kind == "integer" else (int, float)
     if low is not None and high is not None:
@@ -70,13 +70,32 @@ def _bounded(kind: Literal["integer", "number"], low: int | None, high: int | No
             raise PydanticCustomError("out_of_range", range_text)
         return value
 
+    return check
+
+
+def _bounded(kind: Literal["integer", "number"], low: int | None, high: int | None) -> Any:
+    """The field type whose one validator is `_RANGE_CHECKS`' check for these bounds."""
     schema: dict[str, Any] = {"type": kind}
     if low is not None:
         schema["minimum"] = low
     if high is not None:
         schema["maximum"] = high
     base = int if kind == "integer" else float
-    return Annotated[base, PlainValidator(check), WithJsonSchema(schema)]
+    return Annotated[base, PlainValidator(_RANGE_CHECKS[(kind, low, high)]), WithJsonSchema(schema)]
+
+
+# The bounded fields' bounds, each with the one check pydantic runs for it (and the fast path below).
+_BOUNDS: dict[str, tuple[Literal["integer", "number"], int | None, int | None]] = {
+    "penalty": ("number", -2, 2),
+    "bias": ("number", -100, 100),
+    "temperature": ("number", 0, 2),
+    "top_p": ("number", 0, 1),
+    "token_count": ("integer", 1, None),
+    "top_logprobs": ("integer", 0, 20),
+    "choice_count": ("integer", 1, 128),
+    "seed": ("integer", SEED_MIN, SEED_MAX),
+}
+_RANGE_CHECKS = {bounds: _range_check(*bounds) for bounds in _BOUNDS.values()}
 
 
 def _check_name(value: Any) -> str:
@@ -116,21 +135,22 @@ if TYPE_CHECKING:  # what the validators accept, as static types
     ChoiceCount: TypeAlias = int
     Seed: TypeAlias = int
 else:
-    Penalty = _bounded("number", -2, 2)
-    Bias = _bounded("number", -100, 100)
-    Temperature = _bounded("number", 0, 2)
-    TopP = _bounded("number", 0, 1)
-    TokenCount = _bounded("integer", 1, None)
-    TopLogprobs = _bounded("integer", 0, 20)
-    ChoiceCount = _bounded("integer", 1, 128)
-    Seed = _bounded("integer", SEED_MIN, SEED_MAX)
+    Penalty = _bounded(*_BOUNDS["penalty"])
+    Bias = _bounded(*_BOUNDS["bias"])
+    Temperature = _bounded(*_BOUNDS["temperature"])
+    TopP = _bounded(*_BOUNDS["top_p"])
+    TokenCount = _bounded(*_BOUNDS["token_count"])
+    TopLogprobs = _bounded(*_BOUNDS["top_logprobs"])
+    ChoiceCount = _bounded(*_BOUNDS["choice_count"])
+    Seed = _bounded(*_BOUNDS["seed"])
 TokenId = Annotated[str, Strict(), Field(pattern=r"^[0-9]+$")]
 
 
 class _Open(BaseModel):
-    """Strict types, unknown keys kept."""
+    """Strict types, unknown keys kept. Built on first use (`defer_build`): a render whose hyperparameters are plain
+    scalars never needs it (`_plainly_valid`), so a cold start skips it."""
 
-    model_config = ConfigDict(strict=True, extra="allow")
+    model_config = ConfigDict(strict=True, extra="allow", defer_build=True)
 
 
 class Message(_Open):
@@ -272,6 +292,65 @@ _TYPE_PREDICATES = {
 _CUSTOM_TYPES = frozenset({"number_type", "out_of_range", "name_pattern", "choice", "requires_field"})
 
 
+def _is_str(value: Any) -> bool:
+    return type(value) is str
+
+
+def _is_bool(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _in_range(check: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    def passes(value: Any) -> bool:
+        try:
+            check(value)
+        except PydanticCustomError:
+            return False
+        return True
+
+    return passes
+
+
+# Hyperparameters' scalar fields, each with a test that passes only values its validator accepts (strict
+# `str` and `bool` take exact types here; a subclass goes to pydantic).
+_SCALAR_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "model": _is_str,
+    "user": _is_str,
+    "logprobs": _is_bool,
+    "parallel_tool_calls": _is_bool,
+    "stream": _is_bool,
+    "frequency_penalty": _in_range(_RANGE_CHECKS[_BOUNDS["penalty"]]),
+    "presence_penalty": _in_range(_RANGE_CHECKS[_BOUNDS["penalty"]]),
+    "temperature": _in_range(_RANGE_CHECKS[_BOUNDS["temperature"]]),
+    "top_p": _in_range(_RANGE_CHECKS[_BOUNDS["top_p"]]),
+    "max_tokens": _in_range(_RANGE_CHECKS[_BOUNDS["token_count"]]),
+    "max_completion_tokens": _in_range(_RANGE_CHECKS[_BOUNDS["token_count"]]),
+    "top_logprobs": _in_range(_RANGE_CHECKS[_BOUNDS["top_logprobs"]]),
+    "n": _in_range(_RANGE_CHECKS[_BOUNDS["choice_count"]]),
+    "seed": _in_range(_RANGE_CHECKS[_BOUNDS["seed"]]),
+}
+_FIELDS = frozenset(Hyperparameters.model_fields)  # collected at class creation; reading them builds nothing
+if not _FIELDS >= set(_SCALAR_FIELDS):
+    raise TypeError("_SCALAR_FIELDS names a field Hyperparameters does not have")
+
+
+def _plainly_valid(data: Mapping[str, Any]) -> bool:
+    """True only if `Hyperparameters` accepts `data` for sure: each of its fields present is null or a scalar its
+    validator takes, and `top_logprobs` comes with `logprobs: true`. False means "ask pydantic", which then
+    accepts or names the problem. A render's overrides are usually such scalars, or none."""
+    for key, value in data.items():
+        if value is None:
+            continue
+        passes = _SCALAR_FIELDS.get(key)
+        if passes is None:
+            if key in _FIELDS:  # a structured field (messages, tools, response_format, ...): pydantic's to check
+                return False
+            continue  # an unknown key passes through unchecked, as `extra="allow"` lets it
+        if not passes(value):
+            return False
+    return data.get("top_logprobs") is None or data.get("logprobs") is True
+
+
 def validate_parameters(params: Any, *, prefix: str = "") -> dict[str, Any]:
     """Check `params` against `Hyperparameters`; return it unchanged or raise `InvalidRequest`.
 
@@ -281,6 +360,8 @@ def validate_parameters(params: Any, *, prefix: str = "") -> dict[str, Any]:
         subject = prefix or "Hyperparameters"
         raise InvalidRequest(f"{subject} must be a JSON object; got {_describe(params)}.", param=prefix or None)
     data = params if isinstance(params, dict) else dict(params)
+    if _plainly_valid(data):
+        return data
     try:
         Hyperparameters.model_validate(data)
     except ValidationError as exc:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from core import diffs, views
+from core import views
 from core.admin_requests import (
     CreateLabel,
     CreatePartial,
@@ -357,6 +357,8 @@ class PromptService:
             ref = parse_reference(f"{entity.slug}@{selector}", param=param)
             sides.append((f"{entity.slug}@{selector}", self._templates.resolve(Kind.PROMPT, ref)))
         (old_name, old), (new_name, new) = sides
+        from core import diffs  # difflib, for this route only: off the cold path
+
         return diffs.diff_versions(old, new, old_name=old_name, new_name=new_name)
 
     def _check_move(self, entity: Entity, current: int | None, target: TemplateVersion, action: str) -> None:

@@ -1,10 +1,17 @@
 """The FastAPI app: Portkey's Prompts API routes, each a thin adapter over PromptService.
 
 `/openapi.json` (and `/docs`) is handlers.openapi_spec's document, built from the routes served here.
+
+Every route is a plain Starlette route, the admin ones included: each handler reads its own body and
+path values, so FastAPI's `APIRoute` would only add work. Building 66 of them (their dependency
+analysis, and the `pydantic.v1` import FastAPI makes for it) took about 20 ms of the Lambda cold start,
+and solving their dependencies costs about 30 µs a call. The admin routes are still written with
+`@router.get(...)` on an `APIRouter` (`_PlainRoutes`), which records them instead of building APIRoutes.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Callable
 
@@ -55,8 +62,56 @@ def _not_a_prompt(prompt_id: str) -> None:
         raise StarletteHTTPException(405)
 
 
+class _Json(JSONResponse):
+    """Starlette's JSONResponse, byte for byte, with one encoder made once: `json.dumps` with these options
+    builds a new JSONEncoder on every call."""
+
+    def render(self, content: Any) -> bytes:
+        return _ENCODE(content).encode("utf-8")
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
 def _answer(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(payload, status_code=status, headers=headers)
+    return _Json(payload, status_code=status, headers=headers)
+
+
+class _PlainRoutes(APIRouter):
+    """An APIRouter whose `@router.get(...)` and friends record (path, endpoint, methods) instead of building a
+    FastAPI `APIRoute`; `plain_routes` turns them into Starlette routes. Only the path and methods of a
+    registration are used: a route needing FastAPI's other options (a response model, dependencies) does not
+    belong here."""
+
+    def __init__(self) -> None:
+        super().__init__(redirect_slashes=False)
+        self.registered: list[tuple[str, Callable[..., Any], tuple[str, ...]]] = []
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        self.registered.append((path, endpoint, tuple(options.get("methods") or ("GET",))))
+
+    def plain_routes(self, prefix: str) -> list[Route]:
+        return [_plain_route(prefix + path, endpoint, methods) for path, endpoint, methods in self.registered]
+
+
+def _plain_route(path: str, endpoint: Callable[..., Any], methods: tuple[str, ...]) -> Route:
+    """A Starlette route calling `endpoint` with the path's values as keyword arguments (and `request` if it takes
+    one), as FastAPI calls a handler whose parameters are `str` path values and the request."""
+    code = endpoint.__code__
+    takes_request = "request" in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+
+    async def handle(request: Request) -> Response:
+        if takes_request:
+            response: Response = await endpoint(request=request, **request.path_params)
+        else:
+            response = await endpoint(**request.path_params)
+        return response
+
+    route = Route(path, handle, methods=list(methods), name=endpoint.__name__)
+    if "HEAD" not in methods:  # Starlette adds HEAD to a GET route; an APIRoute serves only the methods it names
+        assert route.methods is not None
+        route.methods.discard("HEAD")
+    return route
 
 
 def _version_headers(version: Any) -> dict[str, str]:
@@ -79,8 +134,8 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
     holds up the others, `/v1/health` included.
     """
     # No trailing-slash redirects: Starlette builds their Location from the Host header.
-    app = FastAPI(title="cuecard", docs_url="/docs", redoc_url=None, redirect_slashes=False)
-    router = APIRouter(redirect_slashes=False)
+    app = _fastapi(title="cuecard", docs_url="/docs", redoc_url=None, redirect_slashes=False)
+    router = _PlainRoutes()
 
     async def allow(request: Request, scope: Scope) -> None:
         key = _api_key(request)
@@ -158,17 +213,20 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
         response: Response = await responses_route[0](request)
         return response
 
-    # The hot paths are plain Starlette routes: FastAPI's dependency solving costs about 30 µs a call,
-    # a third of a warm render. They stay inside the app, so errors and middleware are the same, and
-    # handlers.openapi_spec documents them like the others.
+    # The hot paths: plain Starlette routes like the others (FastAPI's dependency solving would cost about
+    # 30 µs a call, a third of a warm render), inside the app, so errors and middleware are the same.
+    hot: list[Route] = []
     for prefix in ("/v1", ""):
-        app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/render", render, methods=["POST"]))
+        hot.append(Route(f"{prefix}/prompts/{{prompt_id}}/render", render, methods=["POST"]))
         if completions is not None:  # without a provider setup the route does not exist (404)
-            app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/completions", complete, methods=["POST"]))
+            hot.append(Route(f"{prefix}/prompts/{{prompt_id}}/completions", complete, methods=["POST"]))
             # Portkey's deprecated generations API, which older SDKs call: the same call as completions.
-            app.router.routes.append(Route(f"{prefix}/prompts/{{prompt_id}}/generate", complete, methods=["POST"]))
+            hot.append(Route(f"{prefix}/prompts/{{prompt_id}}/generate", complete, methods=["POST"]))
             # OpenAI's Responses API with a stored prompt (`prompt: {id, version, variables}`).
-            app.router.routes.append(Route(f"{prefix}/responses", create_response, methods=["POST"]))
+            hot.append(Route(f"{prefix}/responses", create_response, methods=["POST"]))
+    # First in the router, ahead of FastAPI's /openapi.json and /docs pages (no path matches both): a render is
+    # matched on the first route tried.
+    app.router.routes[:0] = hot
 
     # --- partials (before /prompts/{id} so "partials" is not read as a prompt id) ------------
 
@@ -299,8 +357,8 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
     async def health() -> Response:
         return _answer({"status": "ok"})
 
-    app.include_router(router, prefix="/v1")
-    app.include_router(router)
+    for prefix in ("/v1", ""):  # in this order, after the hot paths: as include_router(router, prefix) placed them
+        app.router.routes.extend(router.plain_routes(prefix))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -316,6 +374,16 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
     app.openapi = openapi  # type: ignore[method-assign]
     _install_error_handlers(app)
     return EdgeMiddleware(app, max_body_bytes=max_body_bytes)
+
+
+def _fastapi(**options: Any) -> FastAPI:
+    """The FastAPI app without FastAPI's native OpenTelemetry (0.16x): cuecard installs no exporter (as the MCP server
+    drops the SDK's span per message), and asking the OpenTelemetry API whether one is set cost about 3 µs a request.
+    Older FastAPI has no such option."""
+    try:
+        return FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False}, **options)  # type: ignore[call-arg,unused-ignore]
+    except TypeError:
+        return FastAPI(**options)
 
 
 def _package_version() -> str:

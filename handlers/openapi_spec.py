@@ -1,8 +1,8 @@
 """The OpenAPI document served at `/openapi.json` (and shown at `/docs`), written out route by route.
 
-FastAPI's generator cannot describe this API as it is: render and completions are plain Starlette
-routes (an `APIRoute` costs about 30 µs a call in dependency solving, a third of a warm render), and
-every handler reads its own body, so FastAPI would see no bodies and advertise 422s that never
+FastAPI's generator cannot describe this API as it is: every route is a plain Starlette route (an
+`APIRoute` costs about 30 µs a call in dependency solving, a third of a warm render; handlers/http_app.py),
+and every handler reads its own body, so FastAPI would see no bodies and advertise 422s that never
 happen. So each route the app serves under `/v1` has an entry in `OPERATIONS`: its request body (the
 pydantic models in `core.hyperparameters` and `core.admin_requests`, with the rules their validators
 add written into the schema), its query and path parameters, its scope and the error statuses it
