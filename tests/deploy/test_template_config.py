@@ -37,13 +37,28 @@ def test_the_functions_and_their_handlers(translated: dict[str, Any]) -> None:
 
 
 def test_every_function_is_arm64_on_the_python_the_build_targets(translated: dict[str, Any]) -> None:
-    """One runtime for all, and it is the Python version the Makefile downloads wheels for."""
+    """One runtime for all, and it is the Python version the Makefile downloads wheels for. One architecture
+    for all: the Architecture parameter, arm64 by default (the Makefile's wheels), and arm64 in any deployed
+    stack (a rule refuses x86_64, which is for `sam local` on x86_64 machines: docs/sam-local.md)."""
     lambda_python = re.search(r"^LAMBDA_PYTHON \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
     platform = re.search(r"^LAMBDA_PLATFORM \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
     assert platform.endswith("_aarch64")
+    parameter = translated["Parameters"]["Architecture"]
+    assert parameter["Default"] == "arm64" and parameter["AllowedValues"] == ["arm64", "x86_64"]
+    assertions = [a["Assert"] for rule in translated["Rules"].values() for a in rule["Assertions"]
+                  if "Condition" not in rule]
+    assert {"Fn::Equals": [{"Ref": "Architecture"}, "arm64"]} in assertions, translated["Rules"]
     for name, properties in _functions(translated).items():
-        assert properties["Architectures"] == ["arm64"], name
+        assert properties["Architectures"] == [{"Ref": "Architecture"}], name
         assert properties["Runtime"] == f"python{lambda_python}", name
+
+
+def test_the_web_adapter_layer_matches_the_architecture(translated: dict[str, Any]) -> None:
+    (layer,) = _functions(translated)["StreamFunction"]["Layers"]
+    arn, names = layer["Fn::Sub"]
+    assert arn.endswith(":753240598075:layer:${Layer}:${WebAdapterLayerVersion}"), arn
+    assert names == {"Layer": {"Fn::If": ["IsArm64", "LambdaAdapterLayerArm64", "LambdaAdapterLayerX86"]}}
+    assert translated["Conditions"]["IsArm64"] == {"Fn::Equals": [{"Ref": "Architecture"}, "arm64"]}
     # cfn-lint's deprecated-runtime rules (translated-lint) say whether that runtime is still current.
 
 
