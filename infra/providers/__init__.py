@@ -1,7 +1,7 @@
 """Provider adapters, and the registry that finds them by name.
 
 The registry imports an adapter's module on first use, so a provider nobody calls costs nothing at
-cold start (this package imports neither httpx nor boto3). Each adapter is built once and reused.
+cold start (this package imports neither aiohttp nor boto3). Each adapter is built once and reused.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One POST to a provider over the shared client: deadlines, bounded retries, errors mapped once.
 
-Deadlines, from `Timeouts` (asyncio deadlines; httpx's own timeouts are only a backstop):
+Deadlines, from `Timeouts` (asyncio deadlines; the client's own timeouts are only a backstop):
 - `first_byte`: from the start of an attempt until the response headers and, for a stream, its
   first SSE event (comments and pings do not count). Restarts with each attempt.
 - `read`: once a stream has started, the longest wait between two network chunks.
@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
 
-import httpx
+from aiohttp import ClientResponse
 
 from core.errors import CuecardError, GatewayTimeout
 from core.providers import Timeouts
@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Connection refused or reset, or the peer hung up: worth another attempt if nothing reached the caller.
-_RETRYABLE_EXCEPTIONS = (httpx.NetworkError, httpx.RemoteProtocolError)
+_CLIENT_ERRORS = errors.CLIENT_ERRORS  # what the HTTP client raises; upstream_errors maps it
+_READ_FAILURES: tuple[type[BaseException], ...] = (TimeoutError, *_CLIENT_ERRORS)
+_NOT_JSON: tuple[type[BaseException], ...] = (ValueError, *_READ_FAILURES)
+_DRAIN_ENDS: tuple[type[BaseException], ...] = (CuecardError, *_READ_FAILURES)
 DRAIN_GRACE = 0.1  # seconds to wait for the end of the body after a stream's last event
 
 
@@ -91,15 +93,13 @@ class HttpExchange:
             response = await self._send(request, clock, stream=False)
             try:
                 async with asyncio.timeout_at(clock.total_at):
-                    content = await response.aread()
+                    content = await response.read()
+            except _CLIENT_ERRORS as exc:
+                raise _failure(exc, request) from exc
             except TimeoutError:
                 raise clock.timeout_error(request.provider) from None
-            except _RETRYABLE_EXCEPTIONS as exc:
-                raise _Retry(errors.from_exception(exc, provider=request.provider)) from exc
-            except httpx.HTTPError as exc:
-                raise errors.from_exception(exc, provider=request.provider) from exc
             finally:
-                await response.aclose()
+                response.release()
             try:
                 return json.loads(content)
             except ValueError:
@@ -130,14 +130,14 @@ class HttpExchange:
                     return
                 except CuecardError:
                     raise
-                except httpx.HTTPError as exc:
+                except _CLIENT_ERRORS as exc:
                     raise errors.from_exception(exc, provider=request.provider) from exc
         finally:
             await stream.aclose()
 
     # --- one attempt ---------------------------------------------------------------------------
 
-    async def _send(self, request: UpstreamRequest, clock: _Clock, *, stream: bool) -> httpx.Response:
+    async def _send(self, request: UpstreamRequest, clock: _Clock, *, stream: bool) -> ClientResponse:
         """Sends the request and waits for the headers; returns a 2xx response with its body unread."""
         t = request.timeouts
         client = self.clients.get()
@@ -147,30 +147,25 @@ class HttpExchange:
             headers.setdefault("accept-encoding", "identity")  # no compression that could hold back frames
         else:
             headers.setdefault("accept", "application/json")
-        http_request = client.build_request(
-            "POST", request.url, content=request.body, headers=headers,
-            timeout=httpx.Timeout(connect=t.connect, read=max(t.read, t.first_byte) + 1.0,
-                                  write=t.read, pool=t.connect))
         try:
             async with asyncio.timeout_at(clock.first_at):
-                response = await client.send(http_request, stream=True)
+                response = await client.post(request.url, headers, request.body, connect=t.connect,
+                                             read=max(t.read, t.first_byte) + 1.0)
+        except _CLIENT_ERRORS as exc:  # before TimeoutError: the client's own timeouts are both
+            raise _failure(exc, request) from exc
         except TimeoutError:
             raise clock.timeout_error(request.provider) from None
-        except _RETRYABLE_EXCEPTIONS as exc:
-            raise _Retry(errors.from_exception(exc, provider=request.provider)) from exc
-        except httpx.HTTPError as exc:
-            raise errors.from_exception(exc, provider=request.provider) from exc
-        if 200 <= response.status_code <= 299:
+        if 200 <= response.status <= 299:
             return response
         try:
             async with asyncio.timeout_at(clock.next_deadline()):
-                content = await response.aread()
-        except (TimeoutError, httpx.HTTPError):
+                content = await response.read()
+        except _READ_FAILURES:
             content = b""
         finally:
-            await response.aclose()
-        error = errors.from_status(response.status_code, content, provider=request.provider, secret=request.secret)
-        if self.retry.retryable_status(response.status_code):
+            response.release()
+        error = errors.from_status(response.status, content, provider=request.provider, secret=request.secret)
+        if self.retry.retryable_status(response.status):
             raise _Retry(error, retry_after_seconds(response.headers))
         raise error
 
@@ -185,10 +180,8 @@ class HttpExchange:
                 stream.first = await anext(stream.events)
             except StopAsyncIteration:
                 raise errors.malformed(request.provider, "an empty stream") from None
-            except _RETRYABLE_EXCEPTIONS as exc:
-                raise _Retry(errors.from_exception(exc, provider=request.provider)) from exc
-            except httpx.HTTPError as exc:
-                raise errors.from_exception(exc, provider=request.provider) from exc
+            except _CLIENT_ERRORS as exc:
+                raise _failure(exc, request) from exc
         except BaseException:
             await stream.aclose()
             raise
@@ -214,7 +207,7 @@ class HttpExchange:
 class _OpenStream:
     """A streaming response and the SSE events parsed from it, with per-chunk deadlines."""
 
-    def __init__(self, response: httpx.Response, clock: _Clock, provider: str) -> None:
+    def __init__(self, response: ClientResponse, clock: _Clock, provider: str) -> None:
         self.response = response
         self.clock = clock
         self.provider = provider
@@ -223,19 +216,19 @@ class _OpenStream:
         self.events = parse_sse(self._chunks)
 
     async def _timed_chunks(self) -> AsyncIterator[bytes]:
-        chunks = self.response.aiter_bytes()
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout_at(self.clock.next_deadline()):
-                        chunk = await anext(chunks, None)
-                except TimeoutError:
-                    raise self.clock.timeout_error(self.provider) from None
-                if chunk is None:
-                    return
-                yield chunk
-        finally:
-            await chunks.aclose()
+        """The body's bytes as they arrive (whatever is buffered, at once: nothing is held back)."""
+        content = self.response.content
+        while True:
+            try:
+                async with asyncio.timeout_at(self.clock.next_deadline()):
+                    chunk = await content.readany()
+            except _CLIENT_ERRORS:
+                raise  # mapped by the caller, before TimeoutError: the client's read timeout is both
+            except TimeoutError:
+                raise self.clock.timeout_error(self.provider) from None
+            if not chunk:
+                return
+            yield chunk
 
     async def drain(self, grace: float) -> None:
         """Reads to the end of the body (within `grace`), so the connection can be reused."""
@@ -243,7 +236,7 @@ class _OpenStream:
             async with asyncio.timeout(grace):
                 async for _ in self.events:
                     pass
-        except (TimeoutError, CuecardError, httpx.HTTPError):
+        except _DRAIN_ENDS:
             pass  # the connection is closed instead of reused
 
     async def aclose(self) -> None:
@@ -251,17 +244,23 @@ class _OpenStream:
             await self.events.aclose()
             await self._chunks.aclose()
         finally:
-            await self.response.aclose()
+            self.response.release()  # back to the pool if the body was read to its end, else closed
 
 
-async def _not_a_stream(response: httpx.Response, request: UpstreamRequest, clock: _Clock) -> CuecardError:
+async def _not_a_stream(response: ClientResponse, request: UpstreamRequest, clock: _Clock) -> CuecardError:
     """A 2xx answer to a stream request that is not SSE: an error object, or a protocol break."""
     try:
         async with asyncio.timeout_at(clock.next_deadline()):
-            content = await response.aread()
+            content = await response.read()
         payload = json.loads(content)
-    except (TimeoutError, ValueError, httpx.HTTPError):
+    except _NOT_JSON:
         payload = None
     if isinstance(payload, Mapping) and "error" in payload:
         return errors.from_frame(payload, provider=request.provider, secret=request.secret)
     return errors.malformed(request.provider, "a non-stream answer to a stream request")
+
+
+def _failure(exc: BaseException, request: UpstreamRequest) -> Exception:
+    """The core error for a client error, wrapped in `_Retry` when another attempt may help."""
+    error = errors.from_exception(exc, provider=request.provider)
+    return _Retry(error) if errors.retryable(exc) else error

@@ -26,9 +26,8 @@ async def parse_sse(source: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
     data: list[str] = []
     first_line = True
 
-    def feed(raw: bytes) -> SSEEvent | None:
+    def feed(line: str) -> SSEEvent | None:
         nonlocal event, data, first_line
-        line = raw.decode("utf-8", errors="replace")
         if first_line:
             first_line = False
             line = line.removeprefix(_BOM)
@@ -51,11 +50,24 @@ async def parse_sse(source: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
         if not chunk:
             continue
         buffer += chunk
+        if b"\r" not in buffer:
+            # The common case, `\n` endings only: every complete line at once, decoded in one go (a `\n` is never
+            # inside a UTF-8 sequence, so this decodes exactly as line by line would).
+            end = buffer.rfind(b"\n")
+            if end < 0:
+                continue
+            lines = buffer[:end].decode("utf-8", errors="replace").split("\n")
+            del buffer[:end + 1]
+            for line in lines:
+                found = feed(line)
+                if found is not None:
+                    yield found
+            continue
         # A trailing `\r` may be the first half of `\r\n`: leave it for the next chunk.
         end = len(buffer) - 1 if buffer.endswith(b"\r") else len(buffer)
         start = 0
         for match in _LINE_END.finditer(buffer, 0, end):
-            found = feed(bytes(buffer[start:match.start()]))
+            found = feed(buffer[start:match.start()].decode("utf-8", errors="replace"))
             start = match.end()
             if found is not None:
                 yield found
@@ -63,8 +75,8 @@ async def parse_sse(source: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             del buffer[:start]
 
     if buffer:
-        for line in _LINE_END.split(bytes(buffer)):
-            if line:
-                feed(line)
+        for raw in _LINE_END.split(bytes(buffer)):
+            if raw:
+                feed(raw.decode("utf-8", errors="replace"))
     if data:
         yield SSEEvent(event, "\n".join(data))

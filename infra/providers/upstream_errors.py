@@ -1,9 +1,10 @@
-"""The one mapping from httpx exceptions and upstream HTTP answers to core errors.
+"""The one mapping from the HTTP client's (aiohttp's) exceptions and upstream HTTP answers to core errors.
 
 - upstream 4xx                      -> UpstreamError with the same status and the provider's message
 - upstream 5xx (after retries)      -> BadGateway
 - refused / reset / protocol errors -> BadGateway (also a connection cut mid-stream)
 - any timeout, first byte included  -> GatewayTimeout
+Which client errors are worth another attempt (`retryable`) is decided here too.
 Messages never hold the API key: whatever the provider echoes is redacted.
 """
 
@@ -12,11 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-import httpx
+import aiohttp
 
 from core.errors import BadGateway, CuecardError, GatewayTimeout, UpstreamError
 
 MAX_MESSAGE_CHARS = 1000
+
+# Everything the HTTP client raises for a failed call (its timeouts included: they are TimeoutErrors too).
+CLIENT_ERRORS: tuple[type[Exception], ...] = (aiohttp.ClientError,)
 
 # Anthropic-style error `type` -> HTTP status, for error frames that carry no status of their own.
 _TYPE_STATUSES: dict[str, int] = {
@@ -76,16 +80,27 @@ def from_frame(payload: Any, *, provider: str, secret: str | None) -> CuecardErr
 
 
 def from_exception(exc: BaseException, *, provider: str) -> CuecardError:
-    """The core error for an httpx (or asyncio timeout) exception. Never echoes URLs or headers."""
+    """The core error for an aiohttp (or asyncio timeout) exception. Never echoes URLs or headers."""
     if isinstance(exc, CuecardError):
         return exc
-    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+    if isinstance(exc, TimeoutError):  # aiohttp's ConnectionTimeoutError and SocketTimeoutError are ones
         return GatewayTimeout(f"The provider {provider} timed out ({_kind(exc)}).")
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return BadGateway(f"The proxy refused the connection to the provider {provider} (HTTP {exc.status}).")
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS, the proxy
         return BadGateway(f"Could not connect to the provider {provider}.")
-    if isinstance(exc, (httpx.ReadError, httpx.RemoteProtocolError)):
+    if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
         return BadGateway(f"The connection to the provider {provider} broke off.")
     return BadGateway(f"The call to the provider {provider} failed ({_kind(exc)}).")
+
+
+def retryable(exc: BaseException) -> bool:
+    """Worth another attempt if nothing reached the caller: refused, reset, or the peer hung up (a kept-alive
+    connection it closed, a body cut short). Never a timeout (the provider may still be working, and billing),
+    nor a certificate the server will present again."""
+    if isinstance(exc, (TimeoutError, aiohttp.ClientConnectorCertificateError, aiohttp.ServerFingerprintMismatch)):
+        return False
+    return isinstance(exc, (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError))
 
 
 def malformed(provider: str, what: str) -> BadGateway:

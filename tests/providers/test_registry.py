@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_importing_the_package_imports_no_adapter() -> None:
     code = ("import sys, infra.providers\n"
             "heavy = ['infra.providers.openai_compatible', 'infra.providers.azure_openai', 'infra.providers.anthropic',"
-            " 'infra.providers.bedrock', 'infra.providers.mock', 'httpx', 'boto3', 'botocore']\n"
+            " 'infra.providers.bedrock', 'infra.providers.mock', 'aiohttp', 'httpx', 'boto3', 'botocore']\n"
             "print(','.join(m for m in heavy if m in sys.modules))\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
+import ssl
+
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from core.errors import BadGateway, GatewayTimeout, UpstreamError
 from infra.providers import upstream_errors as errors
@@ -29,13 +33,18 @@ def test_retryable_statuses() -> None:
         429, 500, 502, 503, 529]
 
 
+def headers(values: dict[str, str]) -> CIMultiDictProxy[str]:
+    """Response headers as aiohttp hands them over (case-insensitive)."""
+    return CIMultiDictProxy(CIMultiDict(values))
+
+
 def test_retry_after_headers() -> None:
-    assert retry_after_seconds(httpx.Headers({"retry-after": "3"})) == 3
-    assert retry_after_seconds(httpx.Headers({"retry-after-ms": "250", "retry-after": "9"})) == 0.25
-    assert retry_after_seconds(httpx.Headers({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}), now=1445412480) == 10
-    assert retry_after_seconds(httpx.Headers({"retry-after": "soon"})) is None
-    assert retry_after_seconds(httpx.Headers({"retry-after": "-1"})) is None
-    assert retry_after_seconds(httpx.Headers({})) is None
+    assert retry_after_seconds(headers({"Retry-After": "3"})) == 3
+    assert retry_after_seconds(headers({"retry-after-ms": "250", "retry-after": "9"})) == 0.25
+    assert retry_after_seconds(headers({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}), now=1445412480) == 10
+    assert retry_after_seconds(headers({"retry-after": "soon"})) is None
+    assert retry_after_seconds(headers({"retry-after": "-1"})) is None
+    assert retry_after_seconds(headers({})) is None
 
 
 @pytest.mark.parametrize("body, expected", [
@@ -71,17 +80,28 @@ def test_the_secret_is_redacted_and_long_messages_are_clipped() -> None:
     assert len(error.message) <= errors.MAX_MESSAGE_CHARS + 3
 
 
-@pytest.mark.parametrize("exc, expected", [
-    (httpx.ConnectError("refused"), BadGateway),
-    (httpx.ReadError("reset"), BadGateway),
-    (httpx.RemoteProtocolError("cut"), BadGateway),
-    (httpx.ConnectTimeout("slow"), GatewayTimeout),
-    (httpx.ReadTimeout("slow"), GatewayTimeout),
-    (httpx.PoolTimeout("busy"), GatewayTimeout),
-    (TimeoutError(), GatewayTimeout),
+KEY = ConnectionKey("api.example.com", 443, True, True, None, None, None)
+
+
+@pytest.mark.parametrize("exc, expected, retried", [
+    (aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "refused")), BadGateway, True),
+    (aiohttp.ClientConnectorDNSError(KEY, OSError(-2, "no such host")), BadGateway, True),
+    (aiohttp.ClientOSError(104, "reset"), BadGateway, True),
+    (aiohttp.ServerDisconnectedError(), BadGateway, True),
+    (aiohttp.ClientPayloadError("cut"), BadGateway, True),
+    (aiohttp.ClientConnectorCertificateError(KEY, ssl.SSLCertVerificationError("bad certificate")), BadGateway,
+     False),
+    (aiohttp.ClientResponseError(None, (), status=400, message="bad status line"), BadGateway, False),  # type: ignore[arg-type]
+    (aiohttp.InvalidURL("http://a b"), BadGateway, False),
+    (aiohttp.ConnectionTimeoutError("slow"), GatewayTimeout, False),
+    (aiohttp.SocketTimeoutError("slow"), GatewayTimeout, False),
+    (TimeoutError(), GatewayTimeout, False),
 ])
-def test_exceptions(exc: BaseException, expected: type) -> None:
-    assert type(errors.from_exception(exc, provider="p")) is expected
+def test_exceptions(exc: BaseException, expected: type, retried: bool) -> None:
+    error = errors.from_exception(exc, provider="p")
+    assert type(error) is expected and "api.example.com" not in error.message
+    assert errors.retryable(exc) is retried
+    assert isinstance(exc, TimeoutError) or isinstance(exc, errors.CLIENT_ERRORS)
 
 
 @pytest.mark.parametrize("payload, expected, status", [

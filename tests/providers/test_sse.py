@@ -82,3 +82,17 @@ def test_an_unterminated_last_event_is_dispatched_at_a_clean_end() -> None:
 
 def test_a_leading_byte_order_mark_is_ignored() -> None:
     assert parse(["\ufeffdata: 1\n\n".encode()]) == [SSEEvent(None, "1")]
+
+
+def test_invalid_utf8_is_replaced_alike_with_either_line_ending() -> None:
+    """`\\n`-only chunks are decoded a block at a time, others a line at a time: the same text comes out."""
+    data = b"data: ok \xff\xfe end\ndata: cut \xe2\x82\n\ndata: \xf0\x9f\x98\x80\n\n"
+    expected = [SSEEvent(None, "ok \ufffd\ufffd end\ncut \ufffd"), SSEEvent(None, "\U0001F600")]
+    assert parse([data]) == expected
+    assert parse([data.replace(b"\n", b"\r\n")]) == expected
+    assert parse([data[i:i + 1] for i in range(len(data))]) == expected
+
+
+def test_line_endings_may_change_between_chunks() -> None:
+    assert parse([b"data: 1\n\ndata: 2\r\n", b"\r\ndata: 3\n", b"\n", b"data: 4\r\r"]) == [
+        SSEEvent(None, "1"), SSEEvent(None, "2"), SSEEvent(None, "3"), SSEEvent(None, "4")]

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # What each layer may not import (top-level package names).
 FORBIDDEN = {
-    "core": {"infra", "handlers", "boto3", "botocore", "fastapi", "starlette", "mangum", "httpx", "httpcore",
+    "core": {"infra", "handlers", "boto3", "botocore", "fastapi", "starlette", "mangum", "httpx", "httpcore", "aiohttp",
              "uvicorn", "moto", "yaml", "sqlite3", "aws_lambda_powertools"},
     "infra": {"handlers", "fastapi", "starlette", "mangum", "uvicorn"},
 }
