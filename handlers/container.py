@@ -42,7 +42,8 @@ class Container:
         edge = create_app(self.service, self.auth, completions=self.completions,
                           virtual_keys=self.virtual_keys.service, collections=self.collections,
                           max_body_bytes=self.settings.max_body_bytes,
-                          inline_renders=inline_renders)
+                          inline_renders=inline_renders,
+                          cached_renders_inline=not inline_renders and self.settings.store == "sqlite")
         assert isinstance(edge, EdgeMiddleware)  # /mcp goes inside it: request ids, stage prefixes, limits
         edge.app = McpRoute(edge.app, lambda: self.mcp_endpoint(inline=inline_renders))
         return edge

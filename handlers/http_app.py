@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route, compile_path
 
 from core.actor import current_actor, describe_key
@@ -29,6 +30,7 @@ from core.completions import CompletionService
 from core.errors import CuecardError, InvalidRequest
 from core.models import Kind, Scope
 from core.service import PromptService
+from core.store_reads import StoreReadNeeded, cached_only
 from core.virtual_keys import VirtualKeyService
 from handlers.api_key_header import presented_key
 from handlers.asgi_edge import EdgeMiddleware
@@ -71,6 +73,42 @@ class _Json(JSONResponse):
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+class _SseResponse(StreamingResponse):
+    """Starlette's StreamingResponse, but the status line, headers and first frame go out from the request's own task,
+    before the task group that streams the rest and listens for a hang-up starts (uvicorn speaks ASGI 2.3): the first
+    token waits neither for a new task's turn on the event loop nor for the group's setup. A client gone by then is
+    seen by that listener at once, as before (uvicorn drops what is sent to a closed connection)."""
+
+    _head_sent = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            frames = self.body_iterator
+            try:
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                self._head_sent = True
+                first = await anext(aiter(frames), None)
+                if first is not None:
+                    await send({"type": "http.response.body", "body": first, "more_body": True})
+            except BaseException as exc:
+                close = getattr(frames, "aclose", None)
+                if close is not None:
+                    await close()
+                spec = tuple(map(int, scope.get("asgi", {}).get("spec_version", "2.0").split(".")))
+                if isinstance(exc, OSError) and spec >= (2, 4):  # as Starlette's own answers a hang-up there
+                    raise ClientDisconnect() from exc
+                raise
+        await super().__call__(scope, receive, send)
+
+    async def stream_response(self, send: Any) -> None:
+        if not self._head_sent:
+            await super().stream_response(send)
+            return
+        async for chunk in self.body_iterator:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _answer(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -125,13 +163,17 @@ def _version_headers(version: Any) -> dict[str, str]:
 
 def create_app(service: PromptService, auth: Authenticator, *, completions: CompletionService | None = None,
                virtual_keys: VirtualKeyService | None = None, collections: CollectionService | None = None,
-               max_body_bytes: int = 1_048_576, inline_renders: bool = True) -> Any:
+               max_body_bytes: int = 1_048_576, inline_renders: bool = True, cached_renders_inline: bool = False) -> Any:
     """The ASGI app: FastAPI routes under `/v1` and at the root, wrapped by the edge middleware.
 
     `inline_renders`: render on the event loop (the Lambda function: one request per instance, and Mangum
     starts an event loop per call, so a thread hop costs a thread start). False for a server that serves
     many requests at once (`cuecard serve`): each render runs in a worker thread, so a slow one never
     holds up the others, `/v1/health` included.
+
+    `cached_renders_inline` (with `inline_renders=False`; only for stores that check `core.store_reads`, SQLite's): a
+    render or completion is first tried on the event loop from the caches alone, and goes to a worker thread only when
+    it needs the store. The thread hop was a quarter of a completion's CPU and part of every first token's wait.
     """
     # No trailing-slash redirects: Starlette builds their Location from the Host header.
     app = _fastapi(title="cuecard", docs_url="/docs", redoc_url=None, redirect_slashes=False)
@@ -160,16 +202,24 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
         return _answer(await run_in_threadpool(call, *args), status)
 
     # --- inference ---------------------------------------------------------------------------
+
+    async def off_the_loop(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`call` inline (Lambda), from the caches alone on the event loop, or in a worker thread (see create_app)."""
+        if inline_renders:
+            return call(*args, **kwargs)
+        if cached_renders_inline:
+            try:
+                return cached_only(call, *args, **kwargs)
+            except StoreReadNeeded:
+                pass
+        return await run_in_threadpool(call, *args, **kwargs)
     # The path's reference is checked by core.references (ASCII, bounded), so no text check here.
 
     async def render(request: Request) -> Response:
         _not_a_prompt(request.path_params["prompt_id"])
         await allow(request, Scope.RENDER)
         body = await body_of(request, default={})
-        if inline_renders:
-            rendered = service.render(request.path_params["prompt_id"], body)
-        else:
-            rendered = await run_in_threadpool(service.render, request.path_params["prompt_id"], body)
+        rendered = await off_the_loop(service.render, request.path_params["prompt_id"], body)
         return _answer({"success": True, "data": rendered.body}, headers=_version_headers(rendered.version))
 
     async def complete(request: Request) -> Response:
@@ -178,11 +228,8 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
         await allow(request, Scope.COMPLETE)
         body = await body_of(request, default={})
         request_id = request.scope.get("state", {}).get("request_id", "")
-        if inline_renders:
-            prepared = completions.prepare(request.path_params["prompt_id"], body, request_id=request_id)
-        else:
-            prepared = await run_in_threadpool(completions.prepare, request.path_params["prompt_id"], body,
-                                               request_id=request_id)
+        prepared = await off_the_loop(completions.prepare, request.path_params["prompt_id"], body,
+                                      request_id=request_id)
         headers = _version_headers(prepared.rendered.version)
         if not prepared.stream:
             return _answer(await completions.complete(prepared), headers=headers)
@@ -194,8 +241,8 @@ def create_app(service: PromptService, auth: Authenticator, *, completions: Comp
             first = None
         if first is None:
             raise CuecardError("The provider ended the stream without a chunk.", code="empty_stream")
-        return StreamingResponse(sse_frames(first, chunks), media_type="text/event-stream",
-                                 headers={**headers, **SSE_HEADERS})
+        return _SseResponse(sse_frames(first, chunks), media_type="text/event-stream",
+                            headers={**headers, **SSE_HEADERS})
 
     responses_route: list[Callable[[Request], Any]] = []
 

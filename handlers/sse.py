@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any, AsyncIterator, TypeVar
 
 from core.errors import CuecardError
+from core.providers import JsonChunk
 
 logger = logging.getLogger("cuecard.sse")
 DONE = b"data: [DONE]\n\n"
@@ -25,8 +26,17 @@ HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 T = TypeVar("T")
 
 
+# `json.dumps` with these options, without building a new JSONEncoder on every call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def data_frame(chunk: Any) -> bytes:
-    return b"data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    """`data: <chunk as JSON>`. A provider's chunk whose text was kept (core.providers.JsonChunk) is passed on as the
+    provider sent it, `provider` spliced in, rather than encoded again."""
+    text = getattr(chunk, "json_text", None) if type(chunk) is JsonChunk else None
+    if text is None:
+        text = _ENCODE(chunk)
+    return b"data: " + text.encode() + b"\n\n"
 
 
 def error_frame(error: CuecardError) -> bytes:

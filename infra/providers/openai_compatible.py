@@ -11,7 +11,7 @@ import json
 from typing import Any, AsyncIterator, Mapping
 
 from core.errors import BadGateway
-from core.providers import ProviderCall
+from core.providers import JsonChunk, ProviderCall
 from infra.providers import upstream_errors as errors
 from infra.providers.http_client import HttpClients
 from infra.providers.http_exchange import HttpExchange, UpstreamRequest
@@ -55,15 +55,15 @@ class OpenAIProvider:
                 if event.event not in _CHUNK_EVENTS or not data:
                     continue
                 try:
-                    chunk = json.loads(data)
+                    parsed = json.loads(data)
                 except ValueError:
                     raise errors.malformed(self.name, "a chunk that is not JSON") from None
-                if not isinstance(chunk, dict):
+                if not isinstance(parsed, dict):
                     raise errors.malformed(self.name, "a chunk that is not a JSON object")
-                if "error" in chunk and "choices" not in chunk:
-                    raise errors.from_frame(chunk, provider=self.name, secret=call.secret)
-                finished = finished or _is_final(chunk)
-                yield chunk
+                if "error" in parsed and "choices" not in parsed:
+                    raise errors.from_frame(parsed, provider=self.name, secret=call.secret)
+                finished = finished or _is_final(parsed)
+                yield JsonChunk(parsed, data)  # the text kept: the frame passes it on, `provider` spliced in
             if not finished:
                 raise BadGateway(f"The provider {self.name} ended the stream before it finished.")
         finally:

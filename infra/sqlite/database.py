@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from core.errors import Conflict, InvalidRequest, StoreDamaged, StoreUnavailable
+from core.store_reads import check_store_read
 
 SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
@@ -252,6 +253,7 @@ class Database:
     # --- connections ----------------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
+        check_store_read()  # every statement starts here: a render tried from the caches alone stops (core.store_reads)
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
