@@ -37,6 +37,7 @@ from typing import Any, Mapping
 
 from core.content_hash import content_hash
 from core.errors import InvalidRequest
+from core.models import API_VERSION_FIELDS
 
 PROMPT_SUFFIX = ".prompt"
 PARTIAL_SUFFIX = ".partial"
@@ -56,6 +57,9 @@ _FRONT_MATTER_FIELDS: dict[str, str] = {
     "strict_variables": "strict_variables",
     "is_raw_template": "is_raw_template",
 }
+# A version field added in core.models must get a front matter key here, or push would drop it.
+if {name for name in _FRONT_MATTER_FIELDS.values() if name} | {"string"} != set(API_VERSION_FIELDS):
+    raise TypeError(f"prompt files must hold exactly the version fields {sorted(API_VERSION_FIELDS)}")
 _PROMPT_KEYS = ("name", *_FRONT_MATTER_FIELDS, "template", "metadata", "external_ids")
 _PARTIAL_KEYS = ("name", "description")
 _MESSAGE = re.compile(r"^::: (?P<role>[^\s{]+)(?: (?P<attrs>\{.*\}))?$")

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator
 from core.admin_requests import SLUG_PATTERN
 from core.diffs import unified_text_diff
 from core.errors import CuecardError
-from core.models import DEFAULT_COLLECTION, is_default_collection
+from core.models import API_VERSION_FIELDS, DEFAULT_COLLECTION, is_default_collection
 from core.variables import guarded_changes
 from handlers.api_client import ApiClient, quoted
 from handlers.prompt_files import PARTIAL_SUFFIX, PROMPT_SUFFIX, PromptDocument, format_document, parse_document
@@ -144,17 +144,14 @@ def _provider_slugs(api: ApiClient) -> dict[str, str]:
         raise
 
 
-# The version fields a prompt's retrieve shows, by the names the create and update bodies take.
-_SHOWN_VERSION_FIELDS = {
-    "string": "string", "model": "model", "virtual_key": "virtual_key", "parameters": "parameters",
-    "tools": "tools", "tool_choice": "tool_choice", "functions": "functions",
-    "template_metadata": "template_metadata", "is_raw_template": "is_raw_template",
-    "strict_variables": "strict_variables", "prompt_version_description": "version_description",
-}
+# Where a prompt's retrieve shows a version field (API name -> key) when not under the field's own name.
+_SHOWN_AS = {"version_description": "prompt_version_description"}
+_READ_APART = frozenset({"variables_schema"})  # retrieve shows an inferred one when the version has none
 
 
 def _prompt_item(registry: Registry, detail: dict[str, Any], provider_slugs: dict[str, str]) -> RemoteItem:
-    version = {name: detail.get(shown) for shown, name in _SHOWN_VERSION_FIELDS.items()}
+    version = {name: detail.get(_SHOWN_AS.get(name, field)) for name, field in API_VERSION_FIELDS.items()
+               if name not in _READ_APART}
     binding = version.get("virtual_key")
     if isinstance(binding, str) and binding in provider_slugs:
         version["virtual_key"] = provider_slugs[binding]
